@@ -1,0 +1,9 @@
+module github.com/turnin-dev/turnin/cmd/turnin
+
+go 1.26.0
+
+replace (
+	github.com/turnin-dev/turnin/api => ../../api
+	github.com/turnin-dev/turnin/platform => ../../platform
+	github.com/turnin-dev/turnin/schema => ../../schema
+)

@@ -1,0 +1,84 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// PutAssignment creates or replaces an assignment and its extensions in one
+// transaction. Extensions not listed are removed: the assignment as sent is
+// the whole truth.
+func PutAssignment(ctx context.Context, pool *pgxpool.Pool, a *schema.Assignment) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO assignments (tenant_id, assignment_id, course_id, due_at, cutoff_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (tenant_id, assignment_id) DO UPDATE
+			SET course_id = excluded.course_id, due_at = excluded.due_at,
+			    cutoff_at = excluded.cutoff_at, updated_at = now()`,
+			a.TenantID, a.AssignmentID, a.CourseID, a.DueAt, a.CutoffAt)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM assignment_extensions WHERE tenant_id = $1 AND assignment_id = $2`,
+			a.TenantID, a.AssignmentID); err != nil {
+			return err
+		}
+		if len(a.Extensions) == 0 {
+			return nil
+		}
+		rows := make([][]any, 0, len(a.Extensions))
+		for s, d := range a.Extensions {
+			rows = append(rows, []any{a.TenantID, a.AssignmentID, s, d})
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"assignment_extensions"},
+			[]string{"tenant_id", "assignment_id", "student_id", "due_at"}, pgx.CopyFromRows(rows))
+		return err
+	})
+}
+
+// AssignmentKey identifies an assignment within a tenant.
+type AssignmentKey struct{ Tenant, Assignment string }
+
+// AllAssignments loads every assignment with its extensions, for the API's
+// in-memory snapshot.
+func AllAssignments(ctx context.Context, pool *pgxpool.Pool) (map[AssignmentKey]*schema.Assignment, error) {
+	out := map[AssignmentKey]*schema.Assignment{}
+	rows, err := pool.Query(ctx, `SELECT tenant_id, assignment_id, course_id, due_at, cutoff_at FROM assignments`)
+	if err != nil {
+		return nil, err
+	}
+	var a schema.Assignment
+	var cutoff *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&a.TenantID, &a.AssignmentID, &a.CourseID, &a.DueAt, &cutoff}, func() error {
+		c := a
+		c.CutoffAt = cutoff
+		out[AssignmentKey{c.TenantID, c.AssignmentID}] = &c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows, err = pool.Query(ctx, `SELECT tenant_id, assignment_id, student_id, due_at FROM assignment_extensions`)
+	if err != nil {
+		return nil, err
+	}
+	var k AssignmentKey
+	var student string
+	var due time.Time
+	_, err = pgx.ForEachRow(rows, []any{&k.Tenant, &k.Assignment, &student, &due}, func() error {
+		if a := out[k]; a != nil {
+			if a.Extensions == nil {
+				a.Extensions = map[string]time.Time{}
+			}
+			a.Extensions[student] = due
+		}
+		return nil
+	})
+	return out, err
+}
