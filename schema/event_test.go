@@ -140,11 +140,13 @@ func TestDecodeSubmissionRejects(t *testing.T) {
 		"no version":      {mutate(func(m map[string]any) { delete(m, "schema_version") }), ErrInvalidEvent},
 		"bad tenant":      {mutate(func(m map[string]any) { m["tenant_id"] = "../x" }), ErrInvalidEvent},
 		"foreign receipt": {mutate(func(m map[string]any) { m["receipt_id"] = ReceiptID("other", "k") }), ErrInvalidEvent},
-		"other prefix":    {mutate(func(m map[string]any) { m["object_key"] = "tenants/uni-east/courses/cs101/assignments/hw3/students/s-1/x" }), ErrInvalidEvent},
-		"zero size":       {mutate(func(m map[string]any) { m["size"] = 0 }), ErrInvalidEvent},
-		"upper sha":       {mutate(func(m map[string]any) { m["sha256"] = strings.ToUpper(m["sha256"].(string)) }), ErrInvalidEvent},
-		"digest":          {mutate(func(m map[string]any) { m["size"] = 7 }), ErrInvalidEvent},
-		"no accepted_at":  {mutate(func(m map[string]any) { delete(m, "accepted_at") }), ErrInvalidEvent},
+		"other prefix": {mutate(func(m map[string]any) {
+			m["object_key"] = "tenants/uni-east/courses/cs101/assignments/hw3/students/s-1/x"
+		}), ErrInvalidEvent},
+		"zero size":      {mutate(func(m map[string]any) { m["size"] = 0 }), ErrInvalidEvent},
+		"upper sha":      {mutate(func(m map[string]any) { m["sha256"] = strings.ToUpper(m["sha256"].(string)) }), ErrInvalidEvent},
+		"digest":         {mutate(func(m map[string]any) { m["size"] = 7 }), ErrInvalidEvent},
+		"no accepted_at": {mutate(func(m map[string]any) { delete(m, "accepted_at") }), ErrInvalidEvent},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -21,8 +21,8 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultBucket       = "turnin-submissions"
-	DefaultRegion       = "us-east-1"
+	DefaultBucket        = "turnin-submissions"
+	DefaultRegion        = "us-east-1"
 	DefaultPresignExpiry = 15 * time.Minute
 )
 
@@ -70,8 +70,8 @@ func (c Config) Validate() error {
 
 // Store is a bucket on an S3 endpoint.
 type Store struct {
-	mc     *minio.Client
-	cfg    Config
+	mc  *minio.Client
+	cfg Config
 }
 
 // New returns a Store. It does not contact the endpoint.

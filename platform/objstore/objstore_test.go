@@ -134,4 +134,3 @@ func assertMissing(t *testing.T, st *objstore.Store, key string) {
 		t.Fatalf("stat %s: %v, want ErrNotFound (nothing stored)", key, err)
 	}
 }
-
