@@ -6,6 +6,7 @@
 #   infra/postgres.sh stop     stop the cluster
 #   infra/postgres.sh status   exit 0 when it accepts connections
 #   infra/postgres.sh url      print the connection URL
+#   infra/postgres.sh clean-test-dbs   drop databases left by earlier test runs
 #
 # Settings: TURNIN_PG_PORT (default 55432), TURNIN_DATA_DIR (default <repo>/.data).
 set -euo pipefail
@@ -106,10 +107,22 @@ stop() {
   log "stopped"
 }
 
+# clean_test_dbs drops the databases earlier test runs left behind.
+clean_test_dbs() {
+  local bin; bin=$(find_bin)
+  local dbs
+  dbs=$("$bin/psql" -h 127.0.0.1 -p "$port" -U "$user" -d postgres -tAc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'turnin\_test\_%' OR datname LIKE 'turnin\_tmpl\_%'")
+  for d in $dbs; do
+    "$bin/psql" -q -h 127.0.0.1 -p "$port" -U "$user" -d postgres -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null
+  done
+}
+
 case "${1:-}" in
   start) start ;;
+  clean-test-dbs) clean_test_dbs ;;
   stop) stop ;;
   status) ready ;;
   url) echo "$url" ;;
-  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|url|clean-test-dbs" >&2; exit 2 ;;
 esac

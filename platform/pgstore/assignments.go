@@ -48,8 +48,19 @@ type AssignmentKey struct{ Tenant, Assignment string }
 // AllAssignments loads every assignment with its extensions, for the API's
 // in-memory snapshot.
 func AllAssignments(ctx context.Context, pool *pgxpool.Pool) (map[AssignmentKey]*schema.Assignment, error) {
+	var out map[AssignmentKey]*schema.Assignment
+	// One repeatable-read snapshot, so extensions match their assignments.
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		out, err = allAssignments(ctx, tx)
+		return err
+	})
+	return out, err
+}
+
+func allAssignments(ctx context.Context, tx pgx.Tx) (map[AssignmentKey]*schema.Assignment, error) {
 	out := map[AssignmentKey]*schema.Assignment{}
-	rows, err := pool.Query(ctx, `SELECT tenant_id, assignment_id, course_id, due_at, cutoff_at FROM assignments`)
+	rows, err := tx.Query(ctx, `SELECT tenant_id, assignment_id, course_id, due_at, cutoff_at FROM assignments`)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +75,7 @@ func AllAssignments(ctx context.Context, pool *pgxpool.Pool) (map[AssignmentKey]
 	if err != nil {
 		return nil, err
 	}
-	rows, err = pool.Query(ctx, `SELECT tenant_id, assignment_id, student_id, due_at FROM assignment_extensions`)
+	rows, err = tx.Query(ctx, `SELECT tenant_id, assignment_id, student_id, due_at FROM assignment_extensions`)
 	if err != nil {
 		return nil, err
 	}

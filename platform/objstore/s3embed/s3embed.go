@@ -5,7 +5,9 @@
 // tests and `turnin dev` exercise the same rules a production store applies.
 //
 // Only one gateway can run per process (a versitygw limit): Start returns
-// an error when one is already running.
+// an error when one is already running. The gateway's filesystem backend
+// changes the process's working directory to its object folder: give every
+// other path as an absolute one (StartDev and testenv do).
 package s3embed
 
 import (
@@ -61,7 +63,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.SecretKey == "" {
 		cfg.SecretKey = randHex(20)
 	}
-	objects, metaDir := filepath.Join(cfg.Dir, "objects"), filepath.Join(cfg.Dir, "meta")
+	dir, err := filepath.Abs(cfg.Dir) // the backend compares absolute paths
+	if err != nil {
+		return nil, fmt.Errorf("s3embed: %w", err)
+	}
+	objects, metaDir := filepath.Join(dir, "objects"), filepath.Join(dir, "meta")
 	for _, d := range []string{objects, metaDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("s3embed: %w", err)
@@ -69,7 +75,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	addr := cfg.Addr
 	if addr == "" {
-		var err error
 		if addr, err = freeAddr(); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnin-dev/turnin/platform/pgstore"
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// AssignmentResponse is an assignment on the wire.
+type AssignmentResponse struct {
+	AssignmentID string              `json:"assignment_id"`
+	CourseID     string              `json:"course_id"`
+	DueAt        time.Time           `json:"due_at"`
+	CutoffAt     *time.Time          `json:"cutoff_at,omitempty"`
+	Extensions   []ExtensionResponse `json:"extensions"`
+}
+
+// ExtensionResponse is one student's own deadline.
+type ExtensionResponse struct {
+	StudentID string    `json:"student_id"`
+	DueAt     time.Time `json:"due_at"`
+}
+
+func assignmentResponse(a *schema.Assignment) *AssignmentResponse {
+	out := &AssignmentResponse{AssignmentID: a.AssignmentID, CourseID: a.CourseID, DueAt: a.DueAt.UTC(), Extensions: []ExtensionResponse{}}
+	if a.CutoffAt != nil {
+		c := a.CutoffAt.UTC()
+		out.CutoffAt = &c
+	}
+	for s, d := range a.Extensions {
+		out.Extensions = append(out.Extensions, ExtensionResponse{StudentID: s, DueAt: d.UTC()})
+	}
+	sort.Slice(out.Extensions, func(i, j int) bool { return out.Extensions[i].StudentID < out.Extensions[j].StudentID })
+	return out
+}
+
+// handlePutAssignment creates or replaces an assignment: due time, optional
+// hard cut-off and per-student extensions. This instance judges by it at
+// once; other instances within one refresh interval.
+func (s *Server) handlePutAssignment(c echo.Context) error {
+	tenant := tenantOf(c)
+	var body assignmentRequest
+	// Extensions make this body larger than a submission's.
+	if err := decodeJSON(c.Request(), s.cfg.MaxBodyBytes*16, s.cfg.MaxJSONDepth, &body); err != nil {
+		return err
+	}
+	a, err := body.assignment(tenant, c.Param("assignment_id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
+	defer cancel()
+	if err := pgstore.PutAssignment(ctx, s.db, a); err != nil {
+		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not store the assignment; retry", Err: err}
+	}
+	s.snap.putAssignment(a)
+	return c.JSON(http.StatusOK, assignmentResponse(a))
+}
+
+// handleGetAssignment returns the assignment as this instance judges by it.
+func (s *Server) handleGetAssignment(c echo.Context) error {
+	a := s.snap.assignment(tenantOf(c), c.Param("assignment_id"))
+	if a == nil {
+		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	}
+	return c.JSON(http.StatusOK, assignmentResponse(a))
+}

@@ -1,0 +1,303 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnin-dev/turnin/platform/objstore"
+	"github.com/turnin-dev/turnin/platform/pgstore"
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// Defaults for Config.
+const (
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultMaxBodyBytes    = 64 << 10
+	DefaultMaxJSONDepth    = 8
+	DefaultMaxInFlight     = 4096
+	DefaultMaxObjectSize   = 1 << 30
+	DefaultRetryAfter      = 2 * time.Second
+	DefaultRefreshInterval = 2 * time.Second
+	DefaultProduceTimeout  = 5 * time.Second
+	DefaultStatTimeout     = 2 * time.Second
+)
+
+// Config configures the API server. Zero fields take their defaults.
+type Config struct {
+	// Addr is the listening address. Defaults to 127.0.0.1:8080.
+	Addr string
+	// PublicURL is the base of the status_url in receipts, e.g.
+	// https://turnin.example.edu. Defaults to a path relative to the request's host.
+	PublicURL string
+	// MaxBodyBytes bounds request bodies. Defaults to 64 KiB.
+	MaxBodyBytes int64
+	// MaxJSONDepth bounds JSON nesting. Defaults to 8.
+	MaxJSONDepth int
+	// MaxInFlight bounds submissions being accepted at once; past it the
+	// API answers 503 at once rather than queueing. Defaults to 4096.
+	MaxInFlight int
+	// MaxObjectSize bounds the declared size of an upload. Defaults to 1 GiB.
+	MaxObjectSize int64
+	// RetryAfter is the Retry-After sent with every 503. Defaults to 2s.
+	RetryAfter time.Duration
+	// RefreshInterval is how often the key and assignment snapshots are
+	// reloaded; a revoked key stops working within it. Defaults to 2s.
+	RefreshInterval time.Duration
+	// ProduceTimeout bounds the wait for the broker's acknowledgement.
+	// Defaults to 5s.
+	ProduceTimeout time.Duration
+	// StatTimeout bounds the HEAD on the object store. Defaults to 2s.
+	StatTimeout time.Duration
+	// ReceiptKeyID and ReceiptKey sign receipts. Required.
+	ReceiptKeyID string
+	ReceiptKey   ed25519.PrivateKey
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	def := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxJSONDepth == 0 {
+		c.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxObjectSize == 0 {
+		c.MaxObjectSize = DefaultMaxObjectSize
+	}
+	def(&c.RetryAfter, DefaultRetryAfter)
+	def(&c.RefreshInterval, DefaultRefreshInterval)
+	def(&c.ProduceTimeout, DefaultProduceTimeout)
+	def(&c.StatTimeout, DefaultStatTimeout)
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.ReceiptKey) != ed25519.PrivateKeySize:
+		return errors.New("api: ReceiptKey: an Ed25519 private key is required to sign receipts")
+	case c.ReceiptKeyID == "":
+		return errors.New("api: ReceiptKeyID: required")
+	case c.MaxBodyBytes < 1024:
+		return errors.New("api: MaxBodyBytes: at least 1024")
+	case c.MaxJSONDepth < 2:
+		return errors.New("api: MaxJSONDepth: at least 2")
+	case c.MaxInFlight < 1:
+		return errors.New("api: MaxInFlight: must be positive")
+	case c.RetryAfter < time.Second:
+		return errors.New("api: RetryAfter: at least 1s (it is sent in whole seconds)")
+	case c.ProduceTimeout <= 0 || c.StatTimeout <= 0 || c.RefreshInterval <= 0:
+		return errors.New("api: timeouts and intervals must be positive")
+	}
+	return nil
+}
+
+// Deps are the parts the server runs on.
+type Deps struct {
+	// Producer writes submission events. It must be built with
+	// platform/kafka's producer options (acks=all, idempotent, bounded).
+	Producer *kgo.Client
+	// Topic is the submissions topic.
+	Topic string
+	// Store is the object store uploads go to.
+	Store *objstore.Store
+	// DB is read by the snapshot refresh and written by the assignment
+	// endpoints; the accept path never uses it.
+	DB *pgxpool.Pool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registry receives the metrics; nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg      Config
+	e        *echo.Echo
+	producer *kgo.Client
+	topic    string
+	store    *objstore.Store
+	db       *pgxpool.Pool
+	log      *slog.Logger
+	snap     snapshots
+	inflight chan struct{}
+	metrics  *metrics
+	registry *prometheus.Registry
+	now      func() time.Time
+}
+
+// New builds a server. Call Run to load the snapshots and serve.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Producer == nil || deps.Store == nil || deps.DB == nil || deps.Topic == "" {
+		return nil, errors.New("api: Producer, Topic, Store and DB are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg: cfg, producer: deps.Producer, topic: deps.Topic, store: deps.Store, db: deps.DB,
+		log: deps.Logger.With("component", "api"), inflight: make(chan struct{}, cfg.MaxInFlight),
+		registry: deps.Registry, now: time.Now,
+	}
+	s.metrics = newMetrics(deps.Registry, s)
+	s.e = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(s.observe)
+	e.Use(s.recoverer)
+
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
+
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/uploads", s.handleUpload)
+	v1.POST("/submissions", s.handleSubmit, s.limitInFlight)
+	v1.PUT("/assignments/:assignment_id", s.handlePutAssignment)
+	v1.GET("/assignments/:assignment_id", s.handleGetAssignment)
+	return e
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Load fills the snapshots once; Run calls it, tests may call it directly.
+func (s *Server) Load(ctx context.Context) error {
+	if err := s.refresh(ctx); err != nil {
+		return fmt.Errorf("api: load tenants and assignments: %w", err)
+	}
+	return nil
+}
+
+// Run loads the snapshots, keeps them fresh and serves on ln until ctx
+// ends, then shuts down gracefully: in-flight requests finish.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if err := s.Load(ctx); err != nil {
+		ln.Close()
+		if ctx.Err() != nil {
+			return nil // asked to stop before serving: not a failure
+		}
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.refreshLoop(rctx)
+	srv := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.cfg.ProduceTimeout + s.cfg.StatTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), s.cfg.ProduceTimeout+5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// authenticate resolves the bearer key to a tenant through the snapshot.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, key, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			return schema.NewError(schema.CodeUnauthenticated, "send Authorization: Bearer <api key>")
+		}
+		if !s.snap.loaded() {
+			return schema.NewError(schema.CodeDatabaseUnavailable, "API keys are not loaded yet")
+		}
+		tenant, ok := s.snap.tenantFor(pgstore.HashAPIKey(strings.TrimSpace(key)))
+		if !ok {
+			return schema.NewError(schema.CodeInvalidAPIKey, "API key unknown or revoked")
+		}
+		c.Set(tenantKey, tenant)
+		return next(c)
+	}
+}
+
+const tenantKey = "turnin.tenant"
+
+func tenantOf(c echo.Context) string { return c.Get(tenantKey).(string) }
+
+// limitInFlight answers 503 at once when MaxInFlight submissions are
+// already being accepted: a bounded server degrades, it does not queue.
+func (s *Server) limitInFlight(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		select {
+		case s.inflight <- struct{}{}:
+		default:
+			s.metrics.rejected.WithLabelValues("inflight").Inc()
+			return schema.NewError(schema.CodeOverloaded, "too many submissions in flight; retry with the same Idempotency-Key")
+		}
+		defer func() { <-s.inflight }()
+		return next(c)
+	}
+}
+
+// recoverer turns a panic into a 500 with the internal code, and logs it.
+func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = &schema.Error{Code: schema.CodeInternal, Message: "internal error", Err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) retryAfterSeconds() int {
+	return int((s.cfg.RetryAfter + time.Second - 1) / time.Second)
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/turnin-dev/turnin/api"
+	"github.com/turnin-dev/turnin/platform/kafka"
+	"github.com/turnin-dev/turnin/platform/objstore"
+	"github.com/turnin-dev/turnin/platform/pgstore"
+)
+
+func runDev(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newFlags("dev", "Runs turnin in one process: an embedded Kafka-protocol broker (kfake, log under\nthe data dir, fsync per write by default), an embedded S3 gateway over HTTP, and\nthe API. PostgreSQL is a real server: `make run` starts a local one.")
+	var (
+		lo                   logOpts
+		db                   dbOpts
+		ko                   kafkaOpts
+		so                   s3Opts
+		ao                   apiOpts
+		dataDir, s3Addr, key string
+		kafkaPort            int
+		syncWrites           bool
+	)
+	lo.register(f)
+	db.register(f)
+	ko.register(f, false)
+	so.register(f, false)
+	ao.register(f, false)
+	f.String(&dataDir, "data-dir", "TURNIN_DATA_DIR", ".data", "where the embedded broker and S3 keep their data")
+	f.Int(&kafkaPort, "kafka-port", "TURNIN_KAFKA_PORT", 9092, "embedded broker port on 127.0.0.1 (0 picks one)")
+	f.String(&s3Addr, "s3-addr", "TURNIN_S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address")
+	f.Bool(&syncWrites, "sync-writes", "TURNIN_SYNC_WRITES", true, "fsync every produced batch before acknowledging it")
+	f.String(&key, "api-key", "TURNIN_DEV_API_KEY", "", "API key for the dev tenant (default: generated once, kept in the data dir)")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	log, err := lo.logger()
+	if err != nil {
+		return err
+	}
+	kcfg := ko.config([]string{"embedded:0"}, log) // StartDev fills in the embedded broker
+	d, err := StartDev(ctx, DevConfig{
+		DataDir: dataDir, DatabaseURL: db.url, HTTPAddr: ao.addr, KafkaPort: kafkaPort, S3Addr: s3Addr,
+		SyncWrites: syncWrites, APIKey: key, Kafka: kcfg, S3: so.config(), API: ao.config(kcfg, nil), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	printBanner(stdout, d, d.cfg.DataDir, db.url, ko.topic, so.bucket, syncWrites)
+	return d.Run(ctx)
+}
+
+func runAPI(ctx context.Context, args []string, _ io.Writer) error {
+	f := newFlags("api", "Runs the HTTP API: accepts submissions into Kafka (acks=all) after one HEAD on S3.\nNever touches PostgreSQL on the accept path; keys and assignments are snapshots.")
+	var (
+		lo logOpts
+		db dbOpts
+		ko kafkaOpts
+		so s3Opts
+		ao apiOpts
+	)
+	lo.register(f)
+	db.register(f)
+	ko.register(f, true)
+	so.register(f, true)
+	ao.register(f, true)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	log, err := lo.logger()
+	if err != nil {
+		return err
+	}
+	seed, err := parseSeed(ao.receiptKey)
+	if err != nil {
+		return err
+	}
+	kcfg := ko.config(nil, log)
+	pool, err := pgstore.Connect(ctx, db.url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	producer, err := kafka.NewProducer(kcfg)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	if err := kafka.EnsureTopics(ctx, producer, kcfg, kafka.Topics(kcfg.Topic, 0)...); err != nil {
+		log.Warn("could not ensure topics; assuming they exist", "err", err)
+	}
+	store, err := objstore.New(so.config())
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ao.config(kcfg, seed), api.Deps{Producer: producer, Topic: kcfg.Topic, Store: store, DB: pool, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", ao.addr)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, ln)
+}
+
+func printBanner(w io.Writer, d *Dev, dataDir, dbURL, topic, bucket string, sync bool) {
+	fsync := "fsync per write"
+	if !sync {
+		fsync = "no per-write fsync"
+	}
+	fmt.Fprintf(w, `
+turnin is running (embedded mode). Ctrl-C stops it; data stays in %s.
+
+  API         %s   (/healthz, /readyz, /metrics)
+  Kafka       %s   topic %s (%s)
+  S3          %s   bucket %s
+  PostgreSQL  %s
+  Tenant      %s
+  API key     %s
+
+Try it from another terminal (a demo assignment cs101/hw1 is due in a week):
+
+  export TURNIN_URL=%s TURNIN_API_KEY=%s
+  echo "my essay" > essay.txt
+  bin/turnin submit --course cs101 --assignment hw1 --student s-001 --file essay.txt
+
+`, dataDir, d.URL, d.Broker.Addrs()[0], topic, fsync, d.S3.Endpoint, bucket, dbURL, DevTenant, d.APIKey, d.URL, d.APIKey)
+}
