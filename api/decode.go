@@ -60,6 +60,7 @@ func decodeBody(body []byte, maxDepth int, v any) error {
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields() // nested objects too (top-level names were checked above)
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -67,6 +68,11 @@ func decodeBody(body []byte, maxDepth int, v any) error {
 		}
 		if f, msg, ok := fieldError(err); ok {
 			return schema.FieldError(schema.CodeInvalidField, f, msg)
+		}
+		// Well-formed JSON that decodes without DisallowUnknownFields but
+		// not with it holds an unknown field in a nested object.
+		if json.Unmarshal(body, reflect.New(reflect.TypeOf(v).Elem()).Interface()) == nil {
+			return schema.NewError(schema.CodeUnknownField, "a nested object holds a field the endpoint does not define")
 		}
 		return schema.NewError(schema.CodeMalformedJSON, "request body is not valid JSON")
 	}

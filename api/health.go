@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,7 +42,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
-		c.Response().Header().Set("Retry-After", "1")
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
 	}
 	return c.JSON(status, map[string]any{"ready": ready, "checks": checks})
 }
