@@ -188,11 +188,15 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/metrics", echo.WrapHandler(s.metricsHandler()))
 
-	v1 := e.Group("/v1", s.authenticate)
-	v1.POST("/uploads", s.handleUpload)
-	v1.POST("/submissions", s.handleSubmit, s.limitInFlight)
-	v1.PUT("/assignments/:assignment_id", s.handlePutAssignment)
-	v1.GET("/assignments/:assignment_id", s.handleGetAssignment)
+	// Middleware per route, not on the group: a group's middleware makes
+	// echo answer a wrong method with 404 instead of 405.
+	auth := s.authenticate
+	e.POST("/v1/uploads", s.handleUpload, auth)
+	e.POST("/v1/submissions", s.handleSubmit, auth, s.limitInFlight)
+	e.GET("/v1/submissions/:receipt_id", s.handleStatus, auth)
+	e.PUT("/v1/assignments/:assignment_id", s.handlePutAssignment, auth)
+	e.GET("/v1/assignments/:assignment_id", s.handleGetAssignment, auth)
+	e.GET("/v1/assignments/:assignment_id/submissions", s.handleList, auth)
 	return e
 }
 
@@ -250,6 +254,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
 		scheme, key, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="turnin"`)
 			return schema.NewError(schema.CodeUnauthenticated, "send Authorization: Bearer <api key>")
 		}
 		if !s.snap.loaded() {
@@ -257,6 +262,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		tenant, ok := s.snap.tenantFor(pgstore.HashAPIKey(strings.TrimSpace(key)))
 		if !ok {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="turnin", error="invalid_token"`)
 			return schema.NewError(schema.CodeInvalidAPIKey, "API key unknown or revoked")
 		}
 		c.Set(tenantKey, tenant)

@@ -82,8 +82,10 @@ func (s *Server) handleSubmit(c echo.Context) error {
 	ev.RequestDigest = ev.Digest()
 	// accepted_at is the server clock when the event is handed to the
 	// broker; the cut-off was judged a moment ago, and lateness is judged
-	// on this value everywhere, by the receipt and by the consumers.
-	ev.AcceptedAt = s.now().UTC()
+	// on this value everywhere, by the receipt and by the consumers. It is
+	// kept to the microsecond, PostgreSQL's precision, so the receipt, the
+	// event and the stored row carry the very same instant.
+	ev.AcceptedAt = s.now().UTC().Truncate(time.Microsecond)
 	if err := s.produce(req, ev); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -232,4 +233,60 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// Status is where a receipt stands (GET /v1/submissions/{receipt_id}).
+type Status struct {
+	ReceiptID    string     `json:"receipt_id"`
+	State        string     `json:"state"`
+	Attempt      int        `json:"attempt"`
+	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
+	Late         *bool      `json:"late,omitempty"`
+	SecondsLate  *int64     `json:"seconds_late,omitempty"`
+	ProcessedAt  *time.Time `json:"processed_at,omitempty"`
+	CourseID     string     `json:"course_id,omitempty"`
+	AssignmentID string     `json:"assignment_id,omitempty"`
+	StudentID    string     `json:"student_id,omitempty"`
+	ObjectKey    string     `json:"object_key,omitempty"`
+	Size         int64      `json:"size,omitempty"`
+	SHA256       string     `json:"sha256,omitempty"`
+	ContentType  string     `json:"content_type,omitempty"`
+	Conflicts    []struct {
+		EventID    string    `json:"event_id"`
+		DetectedAt time.Time `json:"detected_at"`
+	} `json:"conflicts,omitempty"`
+}
+
+// Status reads where a receipt stands.
+func (c *Client) Status(ctx context.Context, receiptID string) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodGet, "/v1/submissions/"+receiptID, nil, nil, &out)
+}
+
+// List is one page of an assignment's submissions.
+type List struct {
+	Items      []Status `json:"items"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+	Counts     struct {
+		Processed int64 `json:"processed"`
+		Students  int64 `json:"students"`
+		Late      int64 `json:"late"`
+	} `json:"counts"`
+}
+
+// ListSubmissions reads one page of an assignment's submissions; pass the
+// previous page's NextCursor as cursor ("" for the first page).
+func (c *Client) ListSubmissions(ctx context.Context, assignmentID, cursor string, limit int, latest bool) (*List, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if latest {
+		q.Set("latest", "true")
+	}
+	var out List
+	return &out, c.do(ctx, http.MethodGet, "/v1/assignments/"+assignmentID+"/submissions?"+q.Encode(), nil, nil, &out)
 }

@@ -114,3 +114,26 @@ func runSubmit(ctx context.Context, args []string, stdout io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(rc)
 }
+
+func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newFlags("status", "Prints where a receipt stands: queued, processed, retrying or dead_lettered.")
+	var co clientOpts
+	co.register(f)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() != 1 {
+		return errors.New("usage: turnin status RECEIPT_ID")
+	}
+	c, err := co.client()
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx, f.fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}

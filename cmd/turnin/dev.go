@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/api"
+	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/kafka/embedded"
 	"github.com/turnin-dev/turnin/platform/objstore"
@@ -47,7 +48,11 @@ type DevConfig struct {
 	Kafka  kafka.Config // Brokers is filled in by StartDev
 	S3     objstore.Config
 	API    api.Config // receipt key filled in by StartDev when empty
-	Logger *slog.Logger
+	// Consumer configures the embedded consumer; its Kafka and DB are filled in.
+	Consumer consumer.Config
+	// VerifyFraction is the share of submissions whose object is verified.
+	VerifyFraction float64
+	Logger         *slog.Logger
 }
 
 // Dev is the whole of turnin in one process: an embedded broker, an
@@ -60,6 +65,7 @@ type Dev struct {
 	DB       *pgxpool.Pool
 	Producer *kgo.Client
 	API      *api.Server
+	Consumer *consumer.Consumer
 	ln       net.Listener
 	// URL is the API's base URL; APIKey the dev tenant's key.
 	URL, APIKey string
@@ -127,6 +133,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.Producer.Close)
+	// No retry tiers yet: the main and the dead-letter topic.
 	if err := kafka.EnsureTopics(ctx, d.Producer, kcfg, kafka.Topics(kcfg.Topic, 0)...); err != nil {
 		return nil, err
 	}
@@ -144,6 +151,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		return nil, err
 	}
 	if err := store.EnsureBucket(ctx); err != nil {
+		return nil, err
+	}
+
+	ccfg := cfg.Consumer
+	ccfg.Kafka = kcfg
+	if cfg.VerifyFraction > 0 {
+		ccfg.Steps = append([]consumer.Step{&consumer.VerifyStep{Store: store, Fraction: cfg.VerifyFraction, Concurrency: 8}}, ccfg.Steps...)
+	}
+	if d.Consumer, err = consumer.New(ccfg, consumer.Deps{DB: d.DB, Logger: log, Router: &consumer.DeadLetterRouter{
+		Producer: d.Producer, Topic: schema.DeadLetterTopic(kcfg.Topic), Group: ccfg.WithDefaults().Group,
+	}}); err != nil {
 		return nil, err
 	}
 
@@ -165,11 +183,17 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	return d, nil
 }
 
-// Run serves until ctx ends.
+// Run serves and consumes until ctx ends.
 func (d *Dev) Run(ctx context.Context) error {
 	ln := d.ln
 	d.ln = nil // Run owns it now; the server closes it
-	return d.API.Run(ctx, ln)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cerr := make(chan error, 1)
+	go func() { cerr <- d.Consumer.Run(ctx) }()
+	err := d.API.Run(ctx, ln)
+	cancel()
+	return errors.Join(err, <-cerr)
 }
 
 // Close stops every part, in reverse order of starting.

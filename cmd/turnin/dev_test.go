@@ -20,7 +20,7 @@ func devConfig(t *testing.T, dir, dbURL string) DevConfig {
 	return DevConfig{
 		DataDir: dir, DatabaseURL: dbURL, HTTPAddr: "127.0.0.1:0", SyncWrites: true,
 		Kafka: kafka.Config{Brokers: []string{"embedded:0"}}.WithDefaults(), S3: objstore.Config{}.WithDefaults(),
-		Logger: testenv.Logger(t),
+		VerifyFraction: 1, Logger: testenv.Logger(t),
 	}
 }
 
@@ -68,6 +68,13 @@ func TestDevEndToEnd(t *testing.T) {
 	if rc.ReceiptID != schema.ReceiptID(DevTenant, "first-attempt") {
 		t.Fatalf("receipt %+v", rc)
 	}
+	// The embedded consumer records it: the status moves to processed with
+	// the event's facts, lateness judged on accepted_at.
+	st := waitProcessed(t, c, rc.ReceiptID)
+	if st.Attempt != 1 || st.Late == nil || *st.Late || st.StudentID != "s-001" || !st.AcceptedAt.Equal(rc.AcceptedAt) ||
+		st.SHA256 != rc.Receipt.SHA256 {
+		t.Fatalf("status %+v for receipt %+v", st, rc)
+	}
 	key := d.APIKey
 	stop()
 
@@ -107,5 +114,24 @@ func TestDevNeedsPostgres(t *testing.T) {
 	_, err := StartDev(testenv.Ctx(t, 30*time.Second), cfg)
 	if err == nil || !strings.Contains(err.Error(), "make run") {
 		t.Fatalf("err = %v, want a hint to run make run", err)
+	}
+}
+
+func waitProcessed(t *testing.T, c *client.Client, id string) *client.Status {
+	t.Helper()
+	ctx := testenv.Ctx(t, time.Minute)
+	for {
+		st, err := c.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == "processed" {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("receipt %s still %s after a minute", id, st.State)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -66,6 +66,19 @@ func (f *flags) Int64(p *int64, name, env string, def int64, usage string) {
 	f.fs.Int64Var(p, name, def, u)
 }
 
+func (f *flags) Float64(p *float64, name, env string, def float64, usage string) {
+	v, u, ok := f.env(name, env, usage)
+	if ok {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Sprintf("%s=%q: not a number", env, v))
+		} else {
+			def = n
+		}
+	}
+	f.fs.Float64Var(p, name, def, u)
+}
+
 func (f *flags) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	v, u, ok := f.env(name, env, usage)
 	if ok {

@@ -21,8 +21,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"dev":        {"run everything in one process: embedded broker and S3, the API (needs PostgreSQL)", runDev},
+	"dev":        {"run everything in one process: embedded broker and S3, the API, the consumer (needs PostgreSQL)", runDev},
 	"api":        {"run the HTTP API against Kafka, S3 and PostgreSQL", runAPI},
+	"consumer":   {"run the consumer-group workers that drain the topic into PostgreSQL", runConsumer},
+	"status":     {"client: print where a receipt stands", runStatus},
 	"migrate":    {"apply the database migrations", runMigrate},
 	"tenant":     {"manage tenants: create NAME | revoke-key KEY", runTenant},
 	"keygen":     {"print a new receipt signing key for TURNIN_RECEIPT_KEY", runKeygen},

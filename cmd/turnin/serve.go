@@ -20,6 +20,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		ko                   kafkaOpts
 		so                   s3Opts
 		ao                   apiOpts
+		co                   consumerOpts
 		dataDir, s3Addr, key string
 		kafkaPort            int
 		syncWrites           bool
@@ -29,6 +30,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	ko.register(f, false)
 	so.register(f, false)
 	ao.register(f, false)
+	co.register(f)
 	f.String(&dataDir, "data-dir", "TURNIN_DATA_DIR", ".data", "where the embedded broker and S3 keep their data")
 	f.Int(&kafkaPort, "kafka-port", "TURNIN_KAFKA_PORT", 9092, "embedded broker port on 127.0.0.1 (0 picks one)")
 	f.String(&s3Addr, "s3-addr", "TURNIN_S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address")
@@ -44,7 +46,8 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	kcfg := ko.config([]string{"embedded:0"}, log) // StartDev fills in the embedded broker
 	d, err := StartDev(ctx, DevConfig{
 		DataDir: dataDir, DatabaseURL: db.url, HTTPAddr: ao.addr, KafkaPort: kafkaPort, S3Addr: s3Addr,
-		SyncWrites: syncWrites, APIKey: key, Kafka: kcfg, S3: so.config(), API: ao.config(kcfg, nil), Logger: log,
+		SyncWrites: syncWrites, APIKey: key, Kafka: kcfg, S3: so.config(), API: ao.config(kcfg, nil),
+		Consumer: co.config(kcfg), VerifyFraction: co.verifyFraction, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -128,6 +131,7 @@ Try it from another terminal (a demo assignment cs101/hw1 is due in a week):
   export TURNIN_URL=%s TURNIN_API_KEY=%s
   echo "my essay" > essay.txt
   bin/turnin submit --course cs101 --assignment hw1 --student s-001 --file essay.txt
+  bin/turnin status <receipt_id printed by submit>
 
 `, dataDir, d.URL, d.Broker.Addrs()[0], topic, fsync, d.S3.Endpoint, bucket, dbURL, DevTenant, d.APIKey, d.URL, d.APIKey)
 }

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/turnin-dev/turnin/platform/pgstore"
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// Submission states.
+const (
+	StateQueued    = "queued"
+	StateProcessed = "processed"
+)
+
+// SubmissionStatus is the body of GET /v1/submissions/{receipt_id}.
+type SubmissionStatus struct {
+	ReceiptID   string     `json:"receipt_id"`
+	State       string     `json:"state"`
+	Attempt     int        `json:"attempt"`
+	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
+	Late        *bool      `json:"late,omitempty"`
+	SecondsLate *int64     `json:"seconds_late,omitempty"`
+	ProcessedAt *time.Time `json:"processed_at,omitempty"`
+
+	CourseID     string `json:"course_id,omitempty"`
+	AssignmentID string `json:"assignment_id,omitempty"`
+	StudentID    string `json:"student_id,omitempty"`
+	ObjectKey    string `json:"object_key,omitempty"`
+	Size         int64  `json:"size,omitempty"`
+	SHA256       string `json:"sha256,omitempty"`
+	ContentType  string `json:"content_type,omitempty"`
+	// Conflicts lists later uses of this receipt's idempotency key with a
+	// different payload: reported, never merged into this submission.
+	Conflicts []ConflictStatus `json:"conflicts,omitempty"`
+}
+
+// ConflictStatus is one reuse of an idempotency key with another payload.
+type ConflictStatus struct {
+	EventID    string    `json:"event_id"`
+	DetectedAt time.Time `json:"detected_at"`
+}
+
+func statusOfRecord(s *pgstore.SubmissionRecord) SubmissionStatus {
+	acc, proc := s.AcceptedAt.UTC(), s.ProcessedAt.UTC()
+	late, secs := s.Late, s.SecondsLate
+	return SubmissionStatus{
+		ReceiptID: s.ReceiptID, State: StateProcessed, Attempt: s.Attempt, AcceptedAt: &acc,
+		Late: &late, SecondsLate: &secs, ProcessedAt: &proc,
+		CourseID: s.CourseID, AssignmentID: s.AssignmentID, StudentID: s.StudentID,
+		ObjectKey: s.ObjectKey, Size: s.Size, SHA256: s.SHA256, ContentType: s.ContentType,
+	}
+}
+
+// handleStatus answers where a receipt stands. A receipt no consumer has
+// recorded yet is "queued": the API keeps no record of acceptances (the
+// accept path never touches the database), so an unknown but well-formed
+// receipt id is queued too; `turnin audit` is what proves a window complete.
+func (s *Server) handleStatus(c echo.Context) error {
+	id := c.Param("receipt_id")
+	if !schema.ValidReceiptID(id) {
+		return schema.FieldError(schema.CodeInvalidField, "receipt_id", "not a receipt id (rcpt_ and 32 characters)")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	rec, conflicts, err := pgstore.GetSubmission(ctx, s.db, tenantOf(c), id)
+	switch {
+	case errors.Is(err, schema.ErrNotFound):
+		return c.JSON(http.StatusOK, &SubmissionStatus{ReceiptID: id, State: StateQueued})
+	case err != nil:
+		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not read the submission's state; retry", Err: err}
+	}
+	st := statusOfRecord(rec)
+	for _, cf := range conflicts {
+		st.Conflicts = append(st.Conflicts, ConflictStatus{EventID: cf.EventID, DetectedAt: cf.DetectedAt.UTC()})
+	}
+	return c.JSON(http.StatusOK, &st)
+}
+
+// SubmissionList is the body of GET /v1/assignments/{assignment_id}/submissions.
+type SubmissionList struct {
+	Items      []SubmissionStatus `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+	Counts     SubmissionCounts   `json:"counts"`
+}
+
+// SubmissionCounts are counts over the whole assignment.
+type SubmissionCounts struct {
+	Processed int64 `json:"processed"`
+	Students  int64 `json:"students"`
+	Late      int64 `json:"late"`
+}
+
+// Limits of the list endpoint.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// handleList pages through an assignment's processed submissions in accept
+// order, with counts over the whole assignment.
+func (s *Server) handleList(c echo.Context) error {
+	tenant, assignment := tenantOf(c), c.Param("assignment_id")
+	if s.snap.assignment(tenant, assignment) == nil {
+		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	}
+	q := pgstore.ListQuery{Tenant: tenant, Assignment: assignment, Limit: DefaultListLimit}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return schema.FieldError(schema.CodeInvalidField, "limit", "limit must be an integer from 1 to 1000")
+		}
+		q.Limit = n
+	}
+	if v := c.QueryParam("cursor"); v != "" {
+		cur, err := decodeCursor(v)
+		if err != nil {
+			return schema.FieldError(schema.CodeInvalidField, "cursor", "cursor is not one this API issued")
+		}
+		q.After = cur
+	}
+	if v := c.QueryParam("latest"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return schema.FieldError(schema.CodeInvalidField, "latest", "latest must be true or false")
+		}
+		q.Latest = b
+	}
+	if v := c.QueryParam("student_id"); v != "" {
+		if err := schema.ValidateID(v); err != nil {
+			return schema.FieldError(schema.CodeInvalidField, "student_id", "student_id: "+err.Error())
+		}
+		q.Student = v
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
+	defer cancel()
+	// One more than the page, to know whether there is a next one.
+	q.Limit++
+	rows, err := pgstore.ListSubmissions(ctx, s.db, q)
+	if err != nil {
+		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not list submissions; retry", Err: err}
+	}
+	counts, err := pgstore.AssignmentCounts(ctx, s.db, tenant, assignment)
+	if err != nil {
+		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not count submissions; retry", Err: err}
+	}
+	out := SubmissionList{Items: []SubmissionStatus{}, Counts: SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late}}
+	for i := range rows {
+		if i == q.Limit-1 {
+			last := rows[i-1]
+			out.NextCursor = encodeCursor(pgstore.Cursor{AcceptedAt: last.AcceptedAt, ReceiptID: last.ReceiptID})
+			break
+		}
+		out.Items = append(out.Items, statusOfRecord(&rows[i]))
+	}
+	return c.JSON(http.StatusOK, &out)
+}
+
+func encodeCursor(c pgstore.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.AcceptedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ReceiptID))
+}
+
+func decodeCursor(s string) (*pgstore.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok || !schema.ValidReceiptID(id) {
+		return nil, errors.New("bad cursor")
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return nil, err
+	}
+	return &pgstore.Cursor{AcceptedAt: t, ReceiptID: id}, nil
+}

@@ -1,0 +1,348 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnin-dev/turnin/platform/kafka"
+	"github.com/turnin-dev/turnin/platform/pgstore"
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// Defaults for Config.
+const (
+	DefaultGroup           = "turnin-consumer"
+	DefaultBatchSize       = 500
+	DefaultMaxConcurrentTx = 4
+	DefaultBackoffMin      = 200 * time.Millisecond
+	DefaultBackoffMax      = 10 * time.Second
+	DefaultTxTimeout       = 30 * time.Second
+)
+
+// Config configures a consumer. Zero fields take their defaults.
+type Config struct {
+	// Kafka is the client configuration; Topic is the topic consumed.
+	Kafka kafka.Config
+	// Group is the consumer group. Defaults to "turnin-consumer".
+	Group string
+	// BatchSize bounds the records polled and processed at once.
+	// Defaults to 500.
+	BatchSize int
+	// MaxConcurrentTx bounds the database transactions one batch runs at
+	// once. Defaults to 4.
+	MaxConcurrentTx int
+	// RateLimit caps submissions processed per second; 0 means uncapped.
+	RateLimit float64
+	// BackoffMin and BackoffMax bound the jittered exponential backoff
+	// after an infrastructure failure. Default to 200ms and 10s.
+	BackoffMin, BackoffMax time.Duration
+	// TxTimeout bounds one batch's processing; it must stay well under the
+	// group's rebalance timeout (60s). Defaults to 30s.
+	TxTimeout time.Duration
+	// Steps run before the record step, in order (verify, webhook, …).
+	Steps []Step
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	c.Kafka = c.Kafka.WithDefaults()
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxConcurrentTx == 0 {
+		c.MaxConcurrentTx = DefaultMaxConcurrentTx
+	}
+	if c.BackoffMin == 0 {
+		c.BackoffMin = DefaultBackoffMin
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = DefaultBackoffMax
+	}
+	if c.TxTimeout == 0 {
+		c.TxTimeout = DefaultTxTimeout
+	}
+	return c
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > 10000:
+		return errors.New("consumer: BatchSize: between 1 and 10000")
+	case c.MaxConcurrentTx < 1:
+		return errors.New("consumer: MaxConcurrentTx: must be positive")
+	case c.RateLimit < 0:
+		return errors.New("consumer: RateLimit: must not be negative")
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return errors.New("consumer: BackoffMin and BackoffMax: 0 < min <= max")
+	case c.TxTimeout <= 0:
+		return errors.New("consumer: TxTimeout: must be positive")
+	}
+	return c.Kafka.Validate()
+}
+
+// Deps are the parts a consumer runs on.
+type Deps struct {
+	DB *pgxpool.Pool
+	// Router takes failed items; nil fails any batch that has one (and so
+	// never commits past it).
+	Router   FailureRouter
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// Consumer drains the submissions topic into PostgreSQL.
+type Consumer struct {
+	cfg     Config
+	db      *pgxpool.Pool
+	router  FailureRouter
+	log     *slog.Logger
+	steps   []Step
+	record  *recordStep
+	limit   *limiter
+	metrics *metrics
+
+	// Test hooks: a non-nil error returned ends Run at once, as a crash
+	// at that point would: nothing after it happens.
+	beforeRecord       func() error
+	beforeOffsetCommit func(recs []*kgo.Record) error
+}
+
+// New builds a consumer.
+func New(cfg Config, deps Deps) (*Consumer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil {
+		return nil, errors.New("consumer: DB is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	c := &Consumer{
+		cfg: cfg, db: deps.DB, router: deps.Router, log: deps.Logger.With("component", "consumer", "group", cfg.Group),
+		record: &recordStep{db: deps.DB, maxTx: cfg.MaxConcurrentTx},
+	}
+	c.steps = append(append([]Step{}, cfg.Steps...), c.record)
+	if cfg.RateLimit > 0 {
+		c.limit = newLimiter(cfg.RateLimit, cfg.BatchSize)
+	}
+	c.metrics = newMetrics(deps.Registry)
+	return c, nil
+}
+
+// errCrash is returned by a test hook to end Run as a crash would.
+var errCrash = errors.New("consumer: simulated crash")
+
+// Run consumes until ctx ends, then finishes or abandons the batch in
+// hand, commits what committed, and leaves the group.
+func (c *Consumer) Run(ctx context.Context) error {
+	opts := append(c.cfg.Kafka.BaseOpts(),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.cfg.Kafka.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.log.Info("partitions assigned", "partitions", m)
+		}),
+		// Revocation runs only between batches (BlockRebalanceOnPoll), after
+		// the last batch was committed: there is no in-flight work to finish.
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.log.Info("partitions revoked", "partitions", m)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			c.log.Warn("partitions lost; their uncommitted records will be redelivered", "partitions", m)
+		}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	defer func() {
+		cl.AllowRebalance() // Close leaves the group, which waits on a blocked rebalance
+		cl.Close()
+	}()
+
+	backoff := c.cfg.BackoffMin
+	for {
+		fetches := cl.PollRecords(ctx, c.cfg.BatchSize)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			continue
+		}
+		err := c.handle(ctx, cl, recs)
+		switch {
+		case errors.Is(err, errCrash):
+			return err
+		case err == nil:
+			backoff = c.cfg.BackoffMin
+		case ctx.Err() != nil:
+			// Shutting down mid-batch: abandon it uncommitted; the next
+			// owner of these partitions processes it (idempotently).
+			cl.AllowRebalance()
+			return nil
+		default:
+			c.metrics.backoffs.Inc()
+			c.log.Warn("batch failed; nothing committed, backing off", "records", len(recs), "backoff", backoff, "err", err)
+			rewind(cl, recs)
+			cl.AllowRebalance()
+			if !sleep(ctx, jitter(backoff)) {
+				return nil
+			}
+			backoff = min(backoff*2, c.cfg.BackoffMax)
+			continue
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// handle processes one batch and commits it; any error means nothing of
+// the batch was committed.
+func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	start := time.Now()
+	if c.limit != nil {
+		if err := c.limit.wait(ctx, len(recs)); err != nil {
+			return err
+		}
+	}
+	items := decode(recs)
+	bctx, cancel := context.WithTimeout(ctx, c.cfg.TxTimeout)
+	defer cancel()
+	for _, s := range c.steps {
+		if s == Step(c.record) && c.beforeRecord != nil {
+			if err := c.beforeRecord(); err != nil {
+				return err
+			}
+		}
+		if err := s.Process(bctx, alive(items)); err != nil {
+			return fmt.Errorf("step %s: %w", s.Name(), err)
+		}
+	}
+	var failed []*Item
+	for _, it := range items {
+		if it.Err != nil {
+			failed = append(failed, it)
+		}
+	}
+	if len(failed) > 0 {
+		if c.router == nil {
+			return errNoRouter
+		}
+		if err := c.router.Route(bctx, failed); err != nil {
+			return fmt.Errorf("route %d failed records: %w", len(failed), err)
+		}
+		for _, it := range failed {
+			f := FailureOf(it.Err)
+			c.metrics.records.WithLabelValues("failed_" + string(f.Class)).Inc()
+			c.log.Warn("record failed", "class", f.Class, "permanent", f.Permanent,
+				"topic", it.Record.Topic, "partition", it.Record.Partition, "offset", it.Record.Offset, "err", f.Err)
+		}
+	}
+	if c.beforeOffsetCommit != nil {
+		if err := c.beforeOffsetCommit(recs); err != nil {
+			return err
+		}
+	}
+	// The work is durable (database committed, failures acknowledged by
+	// their topic): now, and only now, the offsets.
+	if err := cl.CommitRecords(bctx, recs...); err != nil {
+		// Not committed: the records will be redelivered and found done.
+		c.log.Warn("offset commit failed; records will be redelivered and skipped as duplicates", "err", err)
+	}
+	for _, it := range items {
+		if it.Err == nil {
+			c.metrics.records.WithLabelValues(it.Outcome.String()).Inc()
+		}
+	}
+	c.metrics.batch.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func decode(recs []*kgo.Record) []*Item {
+	items := make([]*Item, len(recs))
+	for i, r := range recs {
+		it := &Item{Record: r}
+		ev, err := schema.DecodeSubmission(r.Value)
+		switch {
+		case errors.Is(err, schema.ErrUnsupportedVersion):
+			it.Err = Permanent(schema.ClassUnsupportedSchema, err)
+		case err != nil:
+			it.Err = Permanent(schema.ClassInvalidPayload, err)
+		default:
+			it.Event = ev
+		}
+		items[i] = it
+	}
+	return items
+}
+
+func alive(items []*Item) []*Item {
+	out := make([]*Item, 0, len(items))
+	for _, it := range items {
+		if it.Err == nil {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// rewind sets each partition of recs back to its first record in the
+// batch, so the next poll returns the batch again.
+func rewind(cl *kgo.Client, recs []*kgo.Record) {
+	first := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range recs {
+		ps := first[r.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			first[r.Topic] = ps
+		}
+		if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
+			ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+	cl.SetOffsets(first)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// IsTransient reports whether a batch error is an infrastructure failure.
+func IsTransient(err error) bool { return pgstore.IsTransient(err) }
