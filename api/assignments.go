@@ -12,29 +12,14 @@ import (
 	"github.com/turnin-dev/turnin/schema"
 )
 
-// AssignmentResponse is an assignment on the wire.
-type AssignmentResponse struct {
-	AssignmentID string              `json:"assignment_id"`
-	CourseID     string              `json:"course_id"`
-	DueAt        time.Time           `json:"due_at"`
-	CutoffAt     *time.Time          `json:"cutoff_at,omitempty"`
-	Extensions   []ExtensionResponse `json:"extensions"`
-}
-
-// ExtensionResponse is one student's own deadline.
-type ExtensionResponse struct {
-	StudentID string    `json:"student_id"`
-	DueAt     time.Time `json:"due_at"`
-}
-
-func assignmentResponse(a *schema.Assignment) *AssignmentResponse {
-	out := &AssignmentResponse{AssignmentID: a.AssignmentID, CourseID: a.CourseID, DueAt: a.DueAt.UTC(), Extensions: []ExtensionResponse{}}
+func assignmentResponse(a *schema.Assignment) *schema.AssignmentSpec {
+	out := &schema.AssignmentSpec{AssignmentID: a.AssignmentID, CourseID: a.CourseID, DueAt: a.DueAt.UTC(), Extensions: []schema.Extension{}}
 	if a.CutoffAt != nil {
 		c := a.CutoffAt.UTC()
 		out.CutoffAt = &c
 	}
 	for s, d := range a.Extensions {
-		out.Extensions = append(out.Extensions, ExtensionResponse{StudentID: s, DueAt: d.UTC()})
+		out.Extensions = append(out.Extensions, schema.Extension{StudentID: s, DueAt: d.UTC()})
 	}
 	sort.Slice(out.Extensions, func(i, j int) bool { return out.Extensions[i].StudentID < out.Extensions[j].StudentID })
 	return out

@@ -41,22 +41,7 @@ var statusOf = map[schema.Code]int{
 	schema.CodeInternal:               http.StatusInternalServerError,
 }
 
-// ErrorBody is the one error shape every endpoint answers with.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of ErrorBody.
-type ErrorDetail struct {
-	Code    schema.Code `json:"code"`
-	Message string      `json:"message"`
-	// Field names the offending request field, when there is one.
-	Field string `json:"field,omitempty"`
-	// RequestID is the X-Request-Id of the request, to quote in a report.
-	RequestID string `json:"request_id,omitempty"`
-}
-
-// errorHandler writes every error as ErrorBody, with Retry-After on 503s.
+// errorHandler writes every error as schema.ErrorBody, with Retry-After on 503s.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -84,7 +69,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
 	}
-	body := ErrorBody{Error: ErrorDetail{Code: se.Code, Message: msg, Field: se.Field, RequestID: requestID(c)}}
+	body := schema.ErrorBody{Error: schema.ErrorDetail{Code: se.Code, Message: msg, Field: se.Field, RequestID: requestID(c)}}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return

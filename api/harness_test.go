@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/turnin-dev/turnin/platform/objstore"
 	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/platform/testenv"
+	"github.com/turnin-dev/turnin/schema"
 )
 
 // harness is a real API over real parts: PostgreSQL, a Kafka-protocol
@@ -220,7 +222,7 @@ func (h *harness) records() []*kgo.Record {
 }
 
 // rawPost sends a hand-built request, for inputs the client cannot make.
-func (h *harness) rawPost(path, key, contentType, idem, body string) (int, api.ErrorBody, http.Header) {
+func (h *harness) rawPost(path, key, contentType, idem, body string) (int, schema.ErrorBody, http.Header) {
 	h.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
 	if key != "" {
@@ -238,7 +240,7 @@ func (h *harness) rawPost(path, key, contentType, idem, body string) (int, api.E
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var eb api.ErrorBody
+	var eb schema.ErrorBody
 	_ = json.Unmarshal(b, &eb)
 	return resp.StatusCode, eb, resp.Header
 }
@@ -274,3 +276,5 @@ func (h *harness) submitRetrying(key string, req client.SubmitRequest) *client.R
 }
 
 func kafkaSeedsEnv() string { return os.Getenv("TURNIN_TEST_KAFKA_SEEDS") }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

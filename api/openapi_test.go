@@ -441,7 +441,7 @@ func (c *contract) do(x exchange) (http.Header, []byte) {
 		listed = codes[strconv.Itoa(resp.StatusCode)]
 	}
 	if x.code != "" {
-		var eb api.ErrorBody
+		var eb schema.ErrorBody
 		if err := json.Unmarshal(body, &eb); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

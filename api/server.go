@@ -61,6 +61,9 @@ type Config struct {
 	ProduceTimeout time.Duration
 	// StatTimeout bounds the HEAD on the object store. Defaults to 2s.
 	StatTimeout time.Duration
+	// ObjectCheck says how the accept path checks the uploaded object.
+	// Defaults to ObjectCheckHead.
+	ObjectCheck ObjectCheck
 	// ReceiptKeyID and ReceiptKey sign receipts. Required.
 	ReceiptKeyID string
 	ReceiptKey   ed25519.PrivateKey
@@ -92,6 +95,9 @@ func (c Config) WithDefaults() Config {
 	def(&c.RefreshInterval, DefaultRefreshInterval)
 	def(&c.ProduceTimeout, DefaultProduceTimeout)
 	def(&c.StatTimeout, DefaultStatTimeout)
+	if c.ObjectCheck == "" {
+		c.ObjectCheck = ObjectCheckHead
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -113,9 +119,28 @@ func (c Config) Validate() error {
 		return errors.New("api: RetryAfter: at least 1s (it is sent in whole seconds)")
 	case c.ProduceTimeout <= 0 || c.StatTimeout <= 0 || c.RefreshInterval <= 0:
 		return errors.New("api: timeouts and intervals must be positive")
+	case c.ObjectCheck != ObjectCheckHead && c.ObjectCheck != ObjectCheckDeferred:
+		return fmt.Errorf("api: ObjectCheck: %q is neither %q nor %q", c.ObjectCheck, ObjectCheckHead, ObjectCheckDeferred)
 	}
 	return nil
 }
+
+// ObjectCheck is how the accept path makes sure the file is in storage.
+type ObjectCheck string
+
+const (
+	// ObjectCheckHead makes one HEAD request per submission: a missing
+	// object, or one of another size or checksum, is refused with a 422
+	// before anything is written. The default.
+	ObjectCheckHead ObjectCheck = "head"
+	// ObjectCheckDeferred skips the HEAD: the accept path does no
+	// object-store I/O at all, and the consumer's verify step (which streams
+	// the object and checks its SHA-256) is what catches a missing or wrong
+	// object — dead-lettered as object_missing or checksum_mismatch instead
+	// of refused. For floods beyond what the store answers HEADs for; keep
+	// verification on in the consumer when using it.
+	ObjectCheckDeferred ObjectCheck = "deferred"
+)
 
 // Deps are the parts the server runs on.
 type Deps struct {

@@ -15,45 +15,11 @@ import (
 	"github.com/turnin-dev/turnin/schema"
 )
 
-// Submission states.
-const (
-	StateQueued    = "queued"
-	StateProcessed = "processed"
-)
-
-// SubmissionStatus is the body of GET /v1/submissions/{receipt_id}.
-type SubmissionStatus struct {
-	ReceiptID   string     `json:"receipt_id"`
-	State       string     `json:"state"`
-	Attempt     int        `json:"attempt"`
-	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
-	Late        *bool      `json:"late,omitempty"`
-	SecondsLate *int64     `json:"seconds_late,omitempty"`
-	ProcessedAt *time.Time `json:"processed_at,omitempty"`
-
-	CourseID     string `json:"course_id,omitempty"`
-	AssignmentID string `json:"assignment_id,omitempty"`
-	StudentID    string `json:"student_id,omitempty"`
-	ObjectKey    string `json:"object_key,omitempty"`
-	Size         int64  `json:"size,omitempty"`
-	SHA256       string `json:"sha256,omitempty"`
-	ContentType  string `json:"content_type,omitempty"`
-	// Conflicts lists later uses of this receipt's idempotency key with a
-	// different payload: reported, never merged into this submission.
-	Conflicts []ConflictStatus `json:"conflicts,omitempty"`
-}
-
-// ConflictStatus is one reuse of an idempotency key with another payload.
-type ConflictStatus struct {
-	EventID    string    `json:"event_id"`
-	DetectedAt time.Time `json:"detected_at"`
-}
-
-func statusOfRecord(s *pgstore.SubmissionRecord) SubmissionStatus {
+func statusOfRecord(s *pgstore.SubmissionRecord) schema.SubmissionStatus {
 	acc, proc := s.AcceptedAt.UTC(), s.ProcessedAt.UTC()
 	late, secs := s.Late, s.SecondsLate
-	return SubmissionStatus{
-		ReceiptID: s.ReceiptID, State: StateProcessed, Attempt: s.Attempt, AcceptedAt: &acc,
+	return schema.SubmissionStatus{
+		ReceiptID: s.ReceiptID, State: schema.StateProcessed, Attempt: s.Attempt, AcceptedAt: &acc,
 		Late: &late, SecondsLate: &secs, ProcessedAt: &proc,
 		CourseID: s.CourseID, AssignmentID: s.AssignmentID, StudentID: s.StudentID,
 		ObjectKey: s.ObjectKey, Size: s.Size, SHA256: s.SHA256, ContentType: s.ContentType,
@@ -74,29 +40,15 @@ func (s *Server) handleStatus(c echo.Context) error {
 	rec, conflicts, err := pgstore.GetSubmission(ctx, s.db, tenantOf(c), id)
 	switch {
 	case errors.Is(err, schema.ErrNotFound):
-		return c.JSON(http.StatusOK, &SubmissionStatus{ReceiptID: id, State: StateQueued})
+		return c.JSON(http.StatusOK, &schema.SubmissionStatus{ReceiptID: id, State: schema.StateQueued})
 	case err != nil:
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not read the submission's state; retry", Err: err}
 	}
 	st := statusOfRecord(rec)
 	for _, cf := range conflicts {
-		st.Conflicts = append(st.Conflicts, ConflictStatus{EventID: cf.EventID, DetectedAt: cf.DetectedAt.UTC()})
+		st.Conflicts = append(st.Conflicts, schema.ConflictStatus{EventID: cf.EventID, DetectedAt: cf.DetectedAt.UTC()})
 	}
 	return c.JSON(http.StatusOK, &st)
-}
-
-// SubmissionList is the body of GET /v1/assignments/{assignment_id}/submissions.
-type SubmissionList struct {
-	Items      []SubmissionStatus `json:"items"`
-	NextCursor string             `json:"next_cursor,omitempty"`
-	Counts     SubmissionCounts   `json:"counts"`
-}
-
-// SubmissionCounts are counts over the whole assignment.
-type SubmissionCounts struct {
-	Processed int64 `json:"processed"`
-	Students  int64 `json:"students"`
-	Late      int64 `json:"late"`
 }
 
 // Limits of the list endpoint.
@@ -152,7 +104,7 @@ func (s *Server) handleList(c echo.Context) error {
 	if err != nil {
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not count submissions; retry", Err: err}
 	}
-	out := SubmissionList{Items: []SubmissionStatus{}, Counts: SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late}}
+	out := schema.SubmissionList{Items: []schema.SubmissionStatus{}, Counts: schema.SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late}}
 	for i := range rows {
 		if i == q.Limit-1 {
 			last := rows[i-1]

@@ -16,17 +16,6 @@ import (
 	"github.com/turnin-dev/turnin/schema"
 )
 
-// SubmitResponse is the 202 body of POST /v1/submissions.
-type SubmitResponse struct {
-	ReceiptID   string          `json:"receipt_id"`
-	State       string          `json:"state"`
-	AcceptedAt  time.Time       `json:"accepted_at"`
-	StatusURL   string          `json:"status_url"`
-	Late        bool            `json:"late"`
-	SecondsLate int64           `json:"seconds_late"`
-	Receipt     *schema.Receipt `json:"receipt"`
-}
-
 // handleSubmit is the accept path. Its work is fixed and small, and it
 // never touches PostgreSQL: validate, judge the deadline from the snapshot,
 // one HEAD on the object store, one record produced with acks=all. It
@@ -56,8 +45,10 @@ func (s *Server) handleSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkObject(req.Context(), &body); err != nil {
-		return err
+	if s.cfg.ObjectCheck == ObjectCheckHead {
+		if err := s.checkObject(req.Context(), &body); err != nil {
+			return err
+		}
 	}
 
 	ev := &schema.Submission{
@@ -94,8 +85,8 @@ func (s *Server) handleSubmit(c echo.Context) error {
 	receipt.Sign(s.cfg.ReceiptKeyID, s.cfg.ReceiptKey)
 	late, secs := a.Lateness(ev.StudentID, ev.AcceptedAt)
 	c.Response().Header().Set(echo.HeaderLocation, s.statusURL(ev.ReceiptID))
-	return c.JSON(http.StatusAccepted, &SubmitResponse{
-		ReceiptID: ev.ReceiptID, State: "queued", AcceptedAt: ev.AcceptedAt, StatusURL: s.statusURL(ev.ReceiptID),
+	return c.JSON(http.StatusAccepted, &schema.SubmitResponse{
+		ReceiptID: ev.ReceiptID, State: schema.StateQueued, AcceptedAt: ev.AcceptedAt, StatusURL: s.statusURL(ev.ReceiptID),
 		Late: late, SecondsLate: secs, Receipt: receipt,
 	})
 }

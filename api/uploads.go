@@ -3,22 +3,12 @@ package api
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/turnin-dev/turnin/platform/objstore"
 	"github.com/turnin-dev/turnin/schema"
 )
-
-// UploadResponse is the body of a successful POST /v1/uploads.
-type UploadResponse struct {
-	UploadURL string            `json:"upload_url"`
-	ObjectKey string            `json:"object_key"`
-	ExpiresAt time.Time         `json:"expires_at"`
-	Headers   map[string]string `json:"headers"`
-	Method    string            `json:"method"`
-}
 
 // handleUpload signs a PUT straight to object storage, under the
 // student's prefix, bound to the declared content type and SHA-256: the
@@ -43,7 +33,7 @@ func (s *Server) handleUpload(c echo.Context) error {
 	if err != nil {
 		return &schema.Error{Code: schema.CodeStorageUnavailable, Message: "could not sign an upload URL", Err: err}
 	}
-	return c.JSON(http.StatusCreated, &UploadResponse{
+	return c.JSON(http.StatusCreated, &schema.UploadResponse{
 		UploadURL: p.URL, ObjectKey: key, ExpiresAt: p.ExpiresAt, Headers: p.Headers, Method: http.MethodPut,
 	})
 }

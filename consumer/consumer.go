@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,8 +22,8 @@ import (
 // Defaults for Config.
 const (
 	DefaultGroup           = "turnin-consumer"
-	DefaultBatchSize       = 500
-	DefaultMaxConcurrentTx = 4
+	DefaultBatchSize       = 1000
+	DefaultMaxConcurrentTx = 2
 	DefaultBackoffMin      = 200 * time.Millisecond
 	DefaultBackoffMax      = 10 * time.Second
 	DefaultTxTimeout       = 30 * time.Second
@@ -34,10 +36,10 @@ type Config struct {
 	// Group is the consumer group. Defaults to "turnin-consumer".
 	Group string
 	// BatchSize bounds the records polled and processed at once.
-	// Defaults to 500.
+	// Defaults to 1000.
 	BatchSize int
 	// MaxConcurrentTx bounds the database transactions one batch runs at
-	// once. Defaults to 4.
+	// once. Defaults to 2.
 	MaxConcurrentTx int
 	// RateLimit caps submissions processed per second; 0 means uncapped.
 	RateLimit float64
@@ -283,22 +285,37 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, recs []*kgo.Recor
 	return nil
 }
 
+// decode decodes and validates a batch, spread over the processors: JSON
+// decoding is most of a consumer's own CPU.
 func decode(recs []*kgo.Record) []*Item {
 	items := make([]*Item, len(recs))
-	for i, r := range recs {
-		it := &Item{Record: r}
-		ev, err := schema.DecodeSubmission(r.Value)
-		switch {
-		case errors.Is(err, schema.ErrUnsupportedVersion):
-			it.Err = Permanent(schema.ClassUnsupportedSchema, err)
-		case err != nil:
-			it.Err = Permanent(schema.ClassInvalidPayload, err)
-		default:
-			it.Event = ev
-		}
-		items[i] = it
+	chunk := max(64, (len(recs)+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(recs); lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				items[i] = decodeOne(recs[i])
+			}
+		}(lo, min(lo+chunk, len(recs)))
 	}
+	wg.Wait()
 	return items
+}
+
+func decodeOne(r *kgo.Record) *Item {
+	it := &Item{Record: r}
+	ev, err := schema.DecodeSubmission(r.Value)
+	switch {
+	case errors.Is(err, schema.ErrUnsupportedVersion):
+		it.Err = Permanent(schema.ClassUnsupportedSchema, err)
+	case err != nil:
+		it.Err = Permanent(schema.ClassInvalidPayload, err)
+	default:
+		it.Event = ev
+	}
+	return it
 }
 
 func alive(items []*Item) []*Item {

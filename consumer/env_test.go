@@ -25,7 +25,7 @@ import (
 // env is a consumer's world: PostgreSQL with a tenant and an assignment, a
 // broker with the topics, the S3 gateway, and a producer.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	db       *pgxpool.Pool
 	dbURL    string
 	kafka    *testenv.Kafka
@@ -35,7 +35,7 @@ type env struct {
 	group    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, group: "g-" + testenv.ID()}
 	e.db, e.dbURL = testenv.Postgres(t)

@@ -46,6 +46,12 @@ type Step interface {
 // forEach runs fn over items with at most n at once, returning the first
 // batch-level error.
 func forEach(ctx context.Context, items []*Item, n int, fn func(context.Context, *Item) error) error {
+	return parallel(ctx, items, n, fn)
+}
+
+// parallel runs fn over xs with at most n at once and returns the first
+// error; it waits for every started call.
+func parallel[T any](ctx context.Context, xs []T, n int, fn func(context.Context, T) error) error {
 	if n < 1 {
 		n = 1
 	}
@@ -55,7 +61,7 @@ func forEach(ctx context.Context, items []*Item, n int, fn func(context.Context,
 		first error
 		sem   = make(chan struct{}, n)
 	)
-	for _, it := range items {
+	for _, x := range xs {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -65,7 +71,7 @@ func forEach(ctx context.Context, items []*Item, n int, fn func(context.Context,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := fn(ctx, it); err != nil {
+			if err := fn(ctx, x); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -197,29 +203,12 @@ func (s *recordStep) Process(ctx context.Context, items []*Item) error {
 		g := int(it.Record.Partition) % s.maxTx
 		groups[g] = append(groups[g], it)
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for _, g := range groups {
+	return parallel(ctx, groups, s.maxTx, func(ctx context.Context, g []*Item) error {
 		if len(g) == 0 {
-			continue
+			return nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.write(ctx, g); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+		return s.write(ctx, g)
+	})
 }
 
 func (s *recordStep) write(ctx context.Context, items []*Item) error {

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,15 +56,19 @@ type ClientMeta struct {
 // submitted. Server-assigned fields (event id, times, client meta) are left
 // out, so a resend of the same request has the same digest.
 func (s *Submission) Digest() string {
-	h := sha256.New()
-	for _, f := range []string{
+	buf := make([]byte, 0, 512)
+	for _, f := range [...]string{
 		s.TenantID, s.CourseID, s.AssignmentID, s.StudentID,
 		s.ObjectKey, strconv.FormatInt(s.Size, 10), s.SHA256, s.ContentType,
 	} {
 		// Length-prefix each field so no two field lists hash alike.
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
+		buf = strconv.AppendInt(buf, int64(len(f)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, f...)
+		buf = append(buf, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // Key is the record key of this event.
@@ -97,12 +100,9 @@ var ErrInvalidEvent = errors.New("invalid submission event")
 // record that fails here is poison and belongs in the dead-letter topic.
 func DecodeSubmission(b []byte) (*Submission, error) {
 	var s Submission
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&s); err != nil {
+	// Unmarshal refuses trailing data after the object too.
+	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the event", ErrInvalidEvent)
 	}
 	if s.SchemaVersion != SchemaVersion {
 		if s.SchemaVersion > SchemaVersion {

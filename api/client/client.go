@@ -50,47 +50,27 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("turnin: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// The wire types are schema's, shared with the server; these names keep
+// call sites short.
+type (
+	Assignment    = schema.AssignmentSpec
+	Extension     = schema.Extension
+	UploadRequest = schema.UploadRequest
+	Upload        = schema.UploadResponse
+	SubmitRequest = schema.SubmitRequest
+	Receipt       = schema.SubmitResponse
+	Status        = schema.SubmissionStatus
+	List          = schema.SubmissionList
+)
+
 // Temporary reports whether resending the same request may succeed.
 func (e *Error) Temporary() bool {
 	return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
 }
 
-// Assignment is the body of PUT /v1/assignments/{id}.
-type Assignment struct {
-	CourseID   string      `json:"course_id"`
-	DueAt      time.Time   `json:"due_at"`
-	CutoffAt   *time.Time  `json:"cutoff_at,omitempty"`
-	Extensions []Extension `json:"extensions,omitempty"`
-}
-
-// Extension is one student's own deadline.
-type Extension struct {
-	StudentID string    `json:"student_id"`
-	DueAt     time.Time `json:"due_at"`
-}
-
 // PutAssignment creates or replaces an assignment.
 func (c *Client) PutAssignment(ctx context.Context, id string, a Assignment) error {
 	return c.do(ctx, http.MethodPut, "/v1/assignments/"+id, nil, a, nil)
-}
-
-// UploadRequest is the body of POST /v1/uploads.
-type UploadRequest struct {
-	CourseID     string `json:"course_id"`
-	AssignmentID string `json:"assignment_id"`
-	StudentID    string `json:"student_id"`
-	Filename     string `json:"filename"`
-	ContentType  string `json:"content_type"`
-	Size         int64  `json:"size"`
-	SHA256       string `json:"sha256"`
-}
-
-// Upload is the answer to POST /v1/uploads.
-type Upload struct {
-	UploadURL string            `json:"upload_url"`
-	ObjectKey string            `json:"object_key"`
-	ExpiresAt time.Time         `json:"expires_at"`
-	Headers   map[string]string `json:"headers"`
 }
 
 // RequestUpload asks for a presigned upload URL.
@@ -118,29 +98,6 @@ func (c *Client) PutObject(ctx context.Context, u *Upload, body []byte) error {
 		return fmt.Errorf("turnin: object store refused the upload: %d %s", resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
 	return nil
-}
-
-// SubmitRequest is the body of POST /v1/submissions.
-type SubmitRequest struct {
-	CourseID          string     `json:"course_id"`
-	AssignmentID      string     `json:"assignment_id"`
-	StudentID         string     `json:"student_id"`
-	ObjectKey         string     `json:"object_key"`
-	Size              int64      `json:"size"`
-	SHA256            string     `json:"sha256"`
-	ContentType       string     `json:"content_type"`
-	ClientSubmittedAt *time.Time `json:"client_submitted_at,omitempty"`
-}
-
-// Receipt is the 202 answer to POST /v1/submissions.
-type Receipt struct {
-	ReceiptID   string          `json:"receipt_id"`
-	State       string          `json:"state"`
-	AcceptedAt  time.Time       `json:"accepted_at"`
-	StatusURL   string          `json:"status_url"`
-	Late        bool            `json:"late"`
-	SecondsLate int64           `json:"seconds_late"`
-	Receipt     *schema.Receipt `json:"receipt"`
 }
 
 // Submit posts a submission once with idempotencyKey.
@@ -215,13 +172,7 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error struct {
-				Code    schema.Code `json:"code"`
-				Message string      `json:"message"`
-				Field   string      `json:"field"`
-			} `json:"error"`
-		}
+		var eb schema.ErrorBody
 		_ = json.Unmarshal(b, &eb)
 		e := &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field}
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
@@ -235,43 +186,10 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 	return nil
 }
 
-// Status is where a receipt stands (GET /v1/submissions/{receipt_id}).
-type Status struct {
-	ReceiptID    string     `json:"receipt_id"`
-	State        string     `json:"state"`
-	Attempt      int        `json:"attempt"`
-	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
-	Late         *bool      `json:"late,omitempty"`
-	SecondsLate  *int64     `json:"seconds_late,omitempty"`
-	ProcessedAt  *time.Time `json:"processed_at,omitempty"`
-	CourseID     string     `json:"course_id,omitempty"`
-	AssignmentID string     `json:"assignment_id,omitempty"`
-	StudentID    string     `json:"student_id,omitempty"`
-	ObjectKey    string     `json:"object_key,omitempty"`
-	Size         int64      `json:"size,omitempty"`
-	SHA256       string     `json:"sha256,omitempty"`
-	ContentType  string     `json:"content_type,omitempty"`
-	Conflicts    []struct {
-		EventID    string    `json:"event_id"`
-		DetectedAt time.Time `json:"detected_at"`
-	} `json:"conflicts,omitempty"`
-}
-
 // Status reads where a receipt stands.
 func (c *Client) Status(ctx context.Context, receiptID string) (*Status, error) {
 	var out Status
 	return &out, c.do(ctx, http.MethodGet, "/v1/submissions/"+receiptID, nil, nil, &out)
-}
-
-// List is one page of an assignment's submissions.
-type List struct {
-	Items      []Status `json:"items"`
-	NextCursor string   `json:"next_cursor,omitempty"`
-	Counts     struct {
-		Processed int64 `json:"processed"`
-		Students  int64 `json:"students"`
-		Late      int64 `json:"late"`
-	} `json:"counts"`
 }
 
 // ListSubmissions reads one page of an assignment's submissions; pass the

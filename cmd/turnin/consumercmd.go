@@ -8,7 +8,6 @@ import (
 	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
-	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/schema"
 )
 
@@ -56,21 +55,12 @@ func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	log, err := lo.logger()
+	b, err := connect(ctx, &lo, &db, &ko)
 	if err != nil {
 		return err
 	}
-	kcfg := ko.config(nil, log)
-	pool, err := pgstore.Connect(ctx, db.url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	producer, err := kafka.NewProducer(kcfg)
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
+	defer b.close()
+	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
 	ccfg := co.config(kcfg)
 	if co.verifyFraction > 0 {
 		store, err := objstore.New(so.config())

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/api"
 	"github.com/turnin-dev/turnin/platform/kafka"
@@ -13,7 +17,7 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
-	f := newFlags("dev", "Runs turnin in one process: an embedded Kafka-protocol broker (kfake, log under\nthe data dir, fsync per write by default), an embedded S3 gateway over HTTP, and\nthe API. PostgreSQL is a real server: `make run` starts a local one.")
+	f := newFlags("dev", "Runs turnin in one process: an embedded Kafka-protocol broker (kfake, log under\nthe data dir, fsync per write by default), an embedded S3 gateway over HTTP, the\nAPI and the consumer. PostgreSQL is a real server: `make run` starts a local one.")
 	var (
 		lo                   logOpts
 		db                   dbOpts
@@ -74,28 +78,16 @@ func runAPI(ctx context.Context, args []string, _ io.Writer) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	log, err := lo.logger()
-	if err != nil {
-		return err
-	}
 	seed, err := parseSeed(ao.receiptKey)
 	if err != nil {
 		return err
 	}
-	kcfg := ko.config(nil, log)
-	pool, err := pgstore.Connect(ctx, db.url)
+	b, err := connect(ctx, &lo, &db, &ko)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	producer, err := kafka.NewProducer(kcfg)
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
-	if err := kafka.EnsureTopics(ctx, producer, kcfg, kafka.Topics(kcfg.Topic, 0)...); err != nil {
-		log.Warn("could not ensure topics; assuming they exist", "err", err)
-	}
+	defer b.close()
+	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
 	store, err := objstore.New(so.config())
 	if err != nil {
 		return err
@@ -134,4 +126,39 @@ Try it from another terminal (a demo assignment cs101/hw1 is due in a week):
   bin/turnin status <receipt_id printed by submit>
 
 `, dataDir, d.URL, d.Broker.Addrs()[0], topic, fsync, d.S3.Endpoint, bucket, dbURL, DevTenant, d.APIKey, d.URL, d.APIKey)
+}
+
+// backends are what a service process connects to before it starts.
+type backends struct {
+	log      *slog.Logger
+	kcfg     kafka.Config
+	pool     *pgxpool.Pool
+	producer *kgo.Client
+}
+
+// connect opens the database pool and a producer, and makes sure turnin's
+// topics exist (creating them needs admin rights a deployment may not
+// grant, so a failure there is only a warning).
+func connect(ctx context.Context, lo *logOpts, db *dbOpts, ko *kafkaOpts) (*backends, error) {
+	log, err := lo.logger()
+	if err != nil {
+		return nil, err
+	}
+	b := &backends{log: log, kcfg: ko.config(nil, log)}
+	if b.pool, err = pgstore.Connect(ctx, db.url); err != nil {
+		return nil, err
+	}
+	if b.producer, err = kafka.NewProducer(b.kcfg); err != nil {
+		b.pool.Close()
+		return nil, err
+	}
+	if err := kafka.EnsureTopics(ctx, b.producer, b.kcfg, kafka.Topics(b.kcfg.Topic, 0)...); err != nil {
+		log.Warn("could not ensure topics; assuming they exist", "err", err)
+	}
+	return b, nil
+}
+
+func (b *backends) close() {
+	b.producer.Close()
+	b.pool.Close()
 }

@@ -86,11 +86,25 @@ func New(cfg Config) (*Store, error) {
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
 		BucketLookup: minio.BucketLookupPath,
+		Transport:    transport(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objstore: %w", err)
 	}
 	return &Store{mc: mc, cfg: cfg}, nil
+}
+
+// transport keeps enough idle connections for the accept path's HEADs: one
+// per concurrent request. minio-go's default keeps 16 per host, so under a
+// flood most HEADs would open (and close) a TCP connection of their own.
+func transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4096
+	t.MaxIdleConnsPerHost = 4096
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.DisableCompression = true
+	return t
 }
 
 // Bucket returns the bucket name.

@@ -77,15 +77,7 @@ func RecordBatch(ctx context.Context, pool *pgxpool.Pool, in []Incoming) (*Batch
 
 func recordBatch(ctx context.Context, tx pgx.Tx, in []Incoming) (*BatchResult, error) {
 	res := &BatchResult{Outcomes: make([]Outcome, len(in)), Attempt: make([]int, len(in)), Late: make([]bool, len(in))}
-	assignments, err := batchAssignments(ctx, tx, in)
-	if err != nil {
-		return nil, err
-	}
-	existing, err := existingDigests(ctx, tx, in)
-	if err != nil {
-		return nil, err
-	}
-	attempts, err := maxAttempts(ctx, tx, in)
+	assignments, existing, attempts, err := lookup(ctx, tx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +184,23 @@ func recordBatch(ctx context.Context, tx pgx.Tx, in []Incoming) (*BatchResult, e
 	return res, nil
 }
 
-func batchAssignments(ctx context.Context, tx pgx.Tx, in []Incoming) (map[AssignmentKey]*schema.Assignment, error) {
-	seenA := map[AssignmentKey]bool{}
-	seenS := map[triple]bool{}
+// lookup reads, in one round trip, what the batch is judged against: its
+// assignments with the students' extensions, the digests of receipts
+// already recorded, and each student's latest attempt number.
+//
+// The receipt and attempt look-ups are LATERAL joins on purpose: each key is
+// one index probe, whatever the planner thinks of the table's size. A plain
+// join against unnest() can be planned as a hash join that scans the whole
+// submissions table once per batch — quadratic over a flood.
+func lookup(ctx context.Context, tx pgx.Tx, in []Incoming) (
+	assignments map[AssignmentKey]*schema.Assignment, existing map[[2]string]string, attempts map[triple]int, err error,
+) {
+	seenA, seenS := map[AssignmentKey]bool{}, map[triple]bool{}
 	var at, aa, st, sa, ss []string
-	for _, item := range in {
+	ts, rs := make([]string, len(in)), make([]string, len(in))
+	for i, item := range in {
 		ev := item.Event
+		ts[i], rs[i] = ev.TenantID, ev.ReceiptID
 		if k := (AssignmentKey{ev.TenantID, ev.AssignmentID}); !seenA[k] {
 			seenA[k] = true
 			at, aa = append(at, k.Tenant), append(aa, k.Assignment)
@@ -207,84 +210,73 @@ func batchAssignments(ctx context.Context, tx pgx.Tx, in []Incoming) (map[Assign
 			st, sa, ss = append(st, k.tenant), append(sa, k.assignment), append(ss, k.student)
 		}
 	}
-	out := map[AssignmentKey]*schema.Assignment{}
-	rows, err := tx.Query(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(`
 		SELECT a.tenant_id, a.assignment_id, a.course_id, a.due_at, a.cutoff_at
 		FROM assignments a JOIN unnest($1::text[], $2::text[]) AS k(t, a)
 		  ON a.tenant_id = k.t AND a.assignment_id = k.a`, at, aa)
-	if err != nil {
-		return nil, err
-	}
-	var a schema.Assignment
-	var cutoff *time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&a.TenantID, &a.AssignmentID, &a.CourseID, &a.DueAt, &cutoff}, func() error {
-		c := a
-		c.CutoffAt = cutoff
-		out[AssignmentKey{c.TenantID, c.AssignmentID}] = &c
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	rows, err = tx.Query(ctx, `
+	b.Queue(`
 		SELECT e.tenant_id, e.assignment_id, e.student_id, e.due_at
 		FROM assignment_extensions e JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, a, s)
 		  ON e.tenant_id = k.t AND e.assignment_id = k.a AND e.student_id = k.s`, st, sa, ss)
-	if err != nil {
-		return nil, err
+	b.Queue(`
+		SELECT k.t, k.r, x.request_digest
+		FROM unnest($1::text[], $2::text[]) AS k(t, r)
+		CROSS JOIN LATERAL (
+		    SELECT request_digest FROM submissions s WHERE s.tenant_id = k.t AND s.receipt_id = k.r
+		) x`, ts, rs)
+	b.Queue(`
+		SELECT k.t, k.a, k.st, x.attempt
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, a, st)
+		CROSS JOIN LATERAL (
+		    SELECT attempt FROM submissions s
+		    WHERE s.tenant_id = k.t AND s.assignment_id = k.a AND s.student_id = k.st
+		    ORDER BY attempt DESC LIMIT 1
+		) x`, st, sa, ss)
+	br := tx.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+
+	assignments = map[AssignmentKey]*schema.Assignment{}
+	var a schema.Assignment
+	var cutoff *time.Time
+	rows, _ := br.Query()
+	if _, err = pgx.ForEachRow(rows, []any{&a.TenantID, &a.AssignmentID, &a.CourseID, &a.DueAt, &cutoff}, func() error {
+		c := a
+		c.CutoffAt = cutoff
+		assignments[AssignmentKey{c.TenantID, c.AssignmentID}] = &c
+		return nil
+	}); err != nil {
+		return nil, nil, nil, err
 	}
 	var k triple
 	var due time.Time
-	_, err = pgx.ForEachRow(rows, []any{&k.tenant, &k.assignment, &k.student, &due}, func() error {
-		if a := out[AssignmentKey{k.tenant, k.assignment}]; a != nil {
+	rows, _ = br.Query()
+	if _, err = pgx.ForEachRow(rows, []any{&k.tenant, &k.assignment, &k.student, &due}, func() error {
+		if a := assignments[AssignmentKey{k.tenant, k.assignment}]; a != nil {
 			if a.Extensions == nil {
 				a.Extensions = map[string]time.Time{}
 			}
 			a.Extensions[k.student] = due
 		}
 		return nil
-	})
-	return out, err
-}
-
-func existingDigests(ctx context.Context, tx pgx.Tx, in []Incoming) (map[[2]string]string, error) {
-	ts, rs := make([]string, len(in)), make([]string, len(in))
-	for i, item := range in {
-		ts[i], rs[i] = item.Event.TenantID, item.Event.ReceiptID
+	}); err != nil {
+		return nil, nil, nil, err
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT s.tenant_id, s.receipt_id, s.request_digest
-		FROM submissions s JOIN unnest($1::text[], $2::text[]) AS k(t, r)
-		  ON s.tenant_id = k.t AND s.receipt_id = k.r`, ts, rs)
-	if err != nil {
-		return nil, err
-	}
-	out := map[[2]string]string{}
+	existing = map[[2]string]string{}
 	var t, r, d string
-	_, err = pgx.ForEachRow(rows, []any{&t, &r, &d}, func() error { out[[2]string{t, r}] = d; return nil })
-	return out, err
-}
-
-func maxAttempts(ctx context.Context, tx pgx.Tx, in []Incoming) (map[triple]int, error) {
-	seen := map[triple]bool{}
-	var ts, as, ss []string
-	for _, item := range in {
-		ev := item.Event
-		if k := (triple{ev.TenantID, ev.AssignmentID, ev.StudentID}); !seen[k] {
-			seen[k] = true
-			ts, as, ss = append(ts, k.tenant), append(as, k.assignment), append(ss, k.student)
-		}
+	rows, _ = br.Query()
+	if _, err = pgx.ForEachRow(rows, []any{&t, &r, &d}, func() error { existing[[2]string{t, r}] = d; return nil }); err != nil {
+		return nil, nil, nil, err
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT s.tenant_id, s.assignment_id, s.student_id, max(s.attempt)
-		FROM submissions s JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, a, st)
-		  ON s.tenant_id = k.t AND s.assignment_id = k.a AND s.student_id = k.st
-		GROUP BY 1, 2, 3`, ts, as, ss)
-	if err != nil {
-		return nil, err
-	}
-	out := map[triple]int{}
-	var k triple
+	attempts = map[triple]int{}
 	var n int
-	_, err = pgx.ForEachRow(rows, []any{&k.tenant, &k.assignment, &k.student, &n}, func() error { out[k] = n; return nil })
-	return out, err
+	rows, _ = br.Query()
+	if _, err = pgx.ForEachRow(rows, []any{&k.tenant, &k.assignment, &k.student, &n}, func() error { attempts[k] = n; return nil }); err != nil {
+		return nil, nil, nil, err
+	}
+	return assignments, existing, attempts, nil
 }

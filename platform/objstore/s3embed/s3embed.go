@@ -79,12 +79,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	// Sidecar metadata works on every filesystem; xattrs are not always there.
-	sc, err := meta.NewSideCar(metaDir)
-	if err != nil {
-		return nil, fmt.Errorf("s3embed: metadata: %w", err)
+	// Object metadata (content type, checksums) in extended attributes is
+	// several times cheaper per HEAD than sidecar files; fall back to
+	// sidecar files where the filesystem has no user xattrs.
+	var store meta.MetadataStorer = meta.XattrMeta{}
+	opts := posix.PosixOpts{ValidateBucketNames: true}
+	if err := (meta.XattrMeta{}).Test(objects); err != nil {
+		sc, err := meta.NewSideCar(metaDir)
+		if err != nil {
+			return nil, fmt.Errorf("s3embed: metadata: %w", err)
+		}
+		store, opts.SideCarDir = sc, metaDir
 	}
-	be, err := posix.New(objects, sc, posix.PosixOpts{SideCarDir: metaDir, ValidateBucketNames: true})
+	be, err := posix.New(objects, store, opts)
 	if err != nil {
 		return nil, fmt.Errorf("s3embed: backend: %w", err)
 	}

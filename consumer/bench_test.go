@@ -1,0 +1,177 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/turnin-dev/turnin/platform/testenv"
+	"github.com/turnin-dev/turnin/schema"
+)
+
+// BenchmarkDrain measures how fast a pre-filled topic drains into
+// PostgreSQL — uncapped with 1 and 1,000 assignments, with checksum
+// verification off and on (small objects), and under a rate cap — beside
+// the raw batched insert rate of the same rows (COPY, 500 a transaction,
+// no Kafka, no idempotency checks, no counters) measured in the same run.
+//
+//	TURNIN_BENCH_DRAIN_N=200000 go test -run '^$' -bench Drain -benchtime 1x ./consumer/
+func BenchmarkDrain(b *testing.B) {
+	n := 200000
+	if v := os.Getenv("TURNIN_BENCH_DRAIN_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("raw-copy-insert", func(b *testing.B) {
+		e := newEnv(b)
+		evs := benchEvents(e, n, 1)
+		start := time.Now()
+		for i := 0; i < len(evs); i += 500 {
+			rawCopy(b, e, evs[i:min(i+500, len(evs))], i)
+		}
+		report(b, n, time.Since(start))
+	})
+	for _, c := range []struct {
+		name        string
+		assignments int
+		verify      bool
+		rate        float64
+		records     int
+	}{
+		{"assignments=1/verify=off", 1, false, 0, n},
+		{"assignments=1000/verify=off", 1000, false, 0, n},
+		{"assignments=1/verify=on", 1, true, 0, n / 4},
+		{"assignments=1/verify=off/cap=2000", 1, false, 2000, 30000},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b)
+			evs := benchEvents(e, c.records, c.assignments)
+			var steps []Step
+			if c.verify {
+				// 1,000 small objects, each referenced by many submissions.
+				for i := 0; i < 1000 && i < len(evs); i++ {
+					e.upload(evs[i], body(evs[i]))
+				}
+				for i := 1000; i < len(evs); i++ {
+					src := evs[i%1000]
+					evs[i].ObjectKey, evs[i].StudentID, evs[i].AssignmentID = src.ObjectKey, src.StudentID, src.AssignmentID
+					evs[i].SHA256, evs[i].Size = src.SHA256, src.Size
+					evs[i].RequestDigest = evs[i].Digest()
+				}
+				steps = []Step{&VerifyStep{Store: e.store, Fraction: 1, Concurrency: 16}}
+			}
+			for i := 0; i < len(evs); i += 10000 {
+				e.produce(evs[i:min(i+10000, len(evs))]...)
+			}
+			c2 := e.consumer(withConfig(func(cfg *Config) {
+				cfg.BatchSize, cfg.MaxConcurrentTx, cfg.RateLimit, cfg.Steps = benchBatch(), benchTx(), c.rate, steps
+			}))
+			start := time.Now()
+			stop, _ := e.run(c2)
+			var first time.Time
+			ctx := testenv.Ctx(b, 30*time.Minute)
+			for {
+				var got int64
+				if err := e.db.QueryRow(ctx, `SELECT count(*) FROM submissions`).Scan(&got); err != nil {
+					b.Fatal(err)
+				}
+				if got > 0 && first.IsZero() {
+					first = time.Now()
+				}
+				if got == int64(len(evs)) {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					b.Fatalf("drained %d of %d", got, len(evs))
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			elapsed := time.Since(start)
+			_ = stop()
+			report(b, len(evs), elapsed)
+			if c.rate > 0 {
+				// The steady rate, from the first row to the last: the first
+				// batch is free (the bucket starts full).
+				steady := float64(len(evs)-500) / time.Since(first).Seconds()
+				b.ReportMetric(steady, "steady-rows/s")
+				b.ReportMetric(100*(steady-c.rate)/c.rate, "cap-error-%")
+			}
+			var counter int64
+			if err := e.db.QueryRow(ctx, `SELECT coalesce(sum(submissions), 0) FROM assignment_counters`).Scan(&counter); err != nil || counter != int64(len(evs)) {
+				b.Fatalf("counters sum to %d (%v), want %d", counter, err, len(evs))
+			}
+		})
+	}
+}
+
+func report(b *testing.B, n int, d time.Duration) {
+	b.ReportMetric(float64(n)/d.Seconds(), "rows/s")
+	b.ReportMetric(d.Seconds(), "seconds")
+	b.Logf("%d rows in %v: %.0f rows/s", n, d.Round(time.Millisecond), float64(n)/d.Seconds())
+}
+
+// benchEvents makes n events over 5,000 students and the given number of
+// assignments (created here), spread around the due time.
+func benchEvents(e *env, n, assignments int) []*schema.Submission {
+	ctx := testenv.Ctx(e.t, time.Minute)
+	if _, err := e.db.Exec(ctx, `INSERT INTO assignments (tenant_id, assignment_id, course_id, due_at)
+		SELECT 'uni-a', 'hw' || i, 'cs101', $1 FROM generate_series(2, $2) AS i`, e.due, assignments); err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]*schema.Submission, n)
+	for i := range out {
+		ev := e.event(fmt.Sprintf("s-%05d", i%5000), fmt.Sprintf("k-%07d", i), time.Duration(i%600-300)*time.Second)
+		if assignments > 1 {
+			ev.AssignmentID = fmt.Sprintf("hw%d", 1+i%assignments)
+			ev.ObjectKey = schema.StudentPrefix("uni-a", "cs101", ev.AssignmentID, ev.StudentID) + ev.IdempotencyKey + ".txt"
+			ev.RequestDigest = ev.Digest()
+		}
+		out[i] = ev
+	}
+	return out
+}
+
+// rawCopy is the baseline: the same rows, COPY'd in one transaction, with
+// no existence checks and no counters.
+func rawCopy(b *testing.B, e *env, evs []*schema.Submission, offset int) {
+	rows := make([][]any, len(evs))
+	for i, ev := range evs {
+		rows[i] = []any{ev.TenantID, ev.ReceiptID, ev.IdempotencyKey, ev.RequestDigest, ev.EventID, ev.CourseID,
+			ev.AssignmentID, ev.StudentID, offset + i + 1, ev.ObjectKey, ev.Size, ev.SHA256, ev.ContentType,
+			ev.AcceptedAt, false, int64(0), "t", int32(0), int64(offset + i)}
+	}
+	err := pgx.BeginFunc(context.Background(), e.db, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(context.Background(), pgx.Identifier{"submissions"}, []string{
+			"tenant_id", "receipt_id", "idempotency_key", "request_digest", "event_id", "course_id", "assignment_id",
+			"student_id", "attempt", "object_key", "size", "sha256", "content_type", "accepted_at", "late",
+			"seconds_late", "source_topic", "source_partition", "source_offset"}, pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchBatch is the consumer batch size; TURNIN_BENCH_BATCH overrides it.
+func benchBatch() int {
+	if n, err := strconv.Atoi(os.Getenv("TURNIN_BENCH_BATCH")); err == nil {
+		return n
+	}
+	return DefaultBatchSize
+}
+
+// benchTx is the consumer's transactions per batch; TURNIN_BENCH_TX overrides it.
+func benchTx() int {
+	if n, err := strconv.Atoi(os.Getenv("TURNIN_BENCH_TX")); err == nil {
+		return n
+	}
+	return DefaultMaxConcurrentTx
+}
