@@ -75,6 +75,22 @@ func TestDevEndToEnd(t *testing.T) {
 		st.SHA256 != rc.Receipt.SHA256 {
 		t.Fatalf("status %+v for receipt %+v", st, rc)
 	}
+	// A late one: lateness is judged on accepted_at, end to end.
+	due := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	if err := c.PutAssignment(ctx, "hw0", client.Assignment{CourseID: "cs101", DueAt: due}); err != nil {
+		t.Fatal(err)
+	}
+	lateRc, err := c.SubmitFile(ctx, "late-attempt", client.UploadRequest{
+		CourseID: "cs101", AssignmentID: "hw0", StudentID: "s-001", Filename: "late.txt", ContentType: "text/plain",
+	}, []byte("late essay\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateSt := waitProcessed(t, c, lateRc.ReceiptID)
+	want := int64(lateRc.AcceptedAt.Sub(due) / time.Second)
+	if lateSt.Late == nil || !*lateSt.Late || *lateSt.SecondsLate < want || *lateSt.SecondsLate > want+1 || !lateRc.Late {
+		t.Fatalf("late submission: status %+v, receipt %+v, want about %d seconds late", lateSt, lateRc, want)
+	}
 	key := d.APIKey
 	stop()
 
