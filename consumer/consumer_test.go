@@ -359,6 +359,7 @@ func TestWebhookClassification(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	defer http.DefaultClient.CloseIdleConnections()
 	e.produce(e.event("s-1", "ok", 0), e.event("s-2", "down", 0), e.event("s-3", "refused", 0))
 	e.run(e.consumer(withConfig(func(c *Config) {
 		c.Steps = []Step{&WebhookStep{URL: srv.URL, Timeout: 5 * time.Second, Concurrency: 2}}

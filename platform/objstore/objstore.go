@@ -72,6 +72,7 @@ func (c Config) Validate() error {
 type Store struct {
 	mc  *minio.Client
 	cfg Config
+	tr  *http.Transport
 }
 
 // New returns a Store. It does not contact the endpoint.
@@ -81,17 +82,18 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.Endpoint)
+	tr := transport()
 	mc, err := minio.New(u.Host, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
 		BucketLookup: minio.BucketLookupPath,
-		Transport:    transport(),
+		Transport:    tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objstore: %w", err)
 	}
-	return &Store{mc: mc, cfg: cfg}, nil
+	return &Store{mc: mc, cfg: cfg, tr: tr}, nil
 }
 
 // transport keeps enough idle connections for the accept path's HEADs: one
@@ -106,6 +108,9 @@ func transport() *http.Transport {
 	t.DisableCompression = true
 	return t
 }
+
+// Close closes the store's idle connections.
+func (s *Store) Close() { s.tr.CloseIdleConnections() }
 
 // Bucket returns the bucket name.
 func (s *Store) Bucket() string { return s.cfg.Bucket }

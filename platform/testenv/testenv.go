@@ -208,10 +208,10 @@ var (
 	s3Err  error
 )
 
-// ObjectStore returns a Store on a bucket of the test's own, served by the
-// process's embedded S3 gateway (one per test binary, started on first use).
-func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
-	t.Helper()
+// StartObjectStore starts the process's embedded S3 gateway if it is not
+// running yet. A TestMain calls it before taking a goroutine snapshot for
+// leak checks, since the gateway lives as long as the test binary.
+func StartObjectStore() error {
 	s3Once.Do(func() {
 		dir, err := os.MkdirTemp("", "turnin-s3-")
 		if err != nil {
@@ -220,8 +220,15 @@ func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
 		}
 		s3Srv, s3Err = s3embed.Start(context.Background(), s3embed.Config{Dir: dir})
 	})
-	if s3Err != nil {
-		t.Fatalf("testenv: embedded S3: %v", s3Err)
+	return s3Err
+}
+
+// ObjectStore returns a Store on a bucket of the test's own, served by the
+// process's embedded S3 gateway (one per test binary, started on first use).
+func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
+	t.Helper()
+	if err := StartObjectStore(); err != nil {
+		t.Fatalf("testenv: embedded S3: %v", err)
 	}
 	st, err := objstore.New(objstore.Config{
 		Endpoint: s3Srv.Endpoint, AccessKey: s3Srv.AccessKey, SecretKey: s3Srv.SecretKey,
@@ -230,6 +237,7 @@ func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.Close)
 	if err := st.EnsureBucket(Ctx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
