@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ const (
 	DefaultBackoffMax      = 10 * time.Second
 	DefaultTxTimeout       = 30 * time.Second
 )
+
+// DefaultRetryDelays are the retry tiers' delays: a failure is tried again
+// after 5 seconds, then a minute, then 10 minutes, then dead-lettered.
+var DefaultRetryDelays = []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}
 
 // Config configures a consumer. Zero fields take their defaults.
 type Config struct {
@@ -51,6 +56,38 @@ type Config struct {
 	TxTimeout time.Duration
 	// Steps run before the record step, in order (verify, webhook, …).
 	Steps []Step
+	// RetryDelays are the retry tiers' delays, tier 1 first; their count is
+	// the number of tiers. Defaults to DefaultRetryDelays.
+	RetryDelays []time.Duration
+	// Tier is the retry tier this consumer drains, 1-based; 0, the default,
+	// drains the main topic. A tier consumer processes a record only once
+	// its delay has passed since the failure that sent it there.
+	Tier int
+}
+
+// Topic is the topic this consumer drains.
+func (c Config) Topic() string {
+	if c.Tier == 0 {
+		return c.Kafka.Topic
+	}
+	return schema.RetryTopic(c.Kafka.Topic, c.Tier)
+}
+
+// GroupID is the consumer group this consumer joins: Group for the main
+// topic, Group + ".retry.N" for tier N.
+func (c Config) GroupID() string {
+	if c.Tier == 0 {
+		return c.Group
+	}
+	return c.Group + ".retry." + strconv.Itoa(c.Tier)
+}
+
+// Delay is how long a record waits in this consumer's tier (0 for the main topic).
+func (c Config) Delay() time.Duration {
+	if c.Tier == 0 {
+		return 0
+	}
+	return c.RetryDelays[c.Tier-1]
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -74,6 +111,9 @@ func (c Config) WithDefaults() Config {
 	if c.TxTimeout == 0 {
 		c.TxTimeout = DefaultTxTimeout
 	}
+	if c.RetryDelays == nil {
+		c.RetryDelays = append([]time.Duration(nil), DefaultRetryDelays...)
+	}
 	return c
 }
 
@@ -90,6 +130,13 @@ func (c Config) Validate() error {
 		return errors.New("consumer: BackoffMin and BackoffMax: 0 < min <= max")
 	case c.TxTimeout <= 0:
 		return errors.New("consumer: TxTimeout: must be positive")
+	case c.Tier < 0 || c.Tier > len(c.RetryDelays):
+		return fmt.Errorf("consumer: Tier: %d, but there are %d retry tiers", c.Tier, len(c.RetryDelays))
+	}
+	for i, d := range c.RetryDelays {
+		if d <= 0 {
+			return fmt.Errorf("consumer: RetryDelays[%d]: must be positive", i)
+		}
 	}
 	return c.Kafka.Validate()
 }
@@ -137,7 +184,7 @@ func New(cfg Config, deps Deps) (*Consumer, error) {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	c := &Consumer{
-		cfg: cfg, db: deps.DB, router: deps.Router, log: deps.Logger.With("component", "consumer", "group", cfg.Group),
+		cfg: cfg, db: deps.DB, router: deps.Router, log: deps.Logger.With("component", "consumer", "group", cfg.GroupID()),
 		record: &recordStep{db: deps.DB, maxTx: cfg.MaxConcurrentTx},
 	}
 	c.steps = append(append([]Step{}, cfg.Steps...), c.record)
@@ -155,8 +202,8 @@ var errCrash = errors.New("consumer: simulated crash")
 // hand, commits what committed, and leaves the group.
 func (c *Consumer) Run(ctx context.Context) error {
 	opts := append(c.cfg.Kafka.BaseOpts(),
-		kgo.ConsumerGroup(c.cfg.Group),
-		kgo.ConsumeTopics(c.cfg.Kafka.Topic),
+		kgo.ConsumerGroup(c.cfg.GroupID()),
+		kgo.ConsumeTopics(c.cfg.Topic()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -177,7 +224,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
+	gate := newGate(cl, c.cfg.Delay())
 	defer func() {
+		gate.stop()
 		cl.AllowRebalance() // Close leaves the group, which waits on a blocked rebalance
 		cl.Close()
 	}()
@@ -192,7 +241,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		fetches.EachError(func(t string, p int32, err error) {
 			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
-		recs := fetches.Records()
+		recs := gate.due(fetches.Records())
 		if len(recs) == 0 {
 			cl.AllowRebalance()
 			continue
@@ -363,3 +412,45 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // IsTransient reports whether a batch error is an infrastructure failure.
 func IsTransient(err error) bool { return pgstore.IsTransient(err) }
+
+// Tiers returns one consumer for the main topic and one for each retry tier
+// of cfg (cfg.Tier is ignored), all routing failures through one
+// TieredRouter on producer.
+func Tiers(cfg Config, deps Deps, producer *kgo.Client) ([]*Consumer, error) {
+	cfg = cfg.WithDefaults()
+	var out []*Consumer
+	for tier := 0; tier <= len(cfg.RetryDelays); tier++ {
+		c := cfg
+		c.Tier = tier
+		d := deps
+		d.Router = &TieredRouter{Producer: producer, Topic: cfg.Kafka.Topic, Tiers: len(cfg.RetryDelays), Group: c.GroupID()}
+		cons, err := New(c, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cons)
+	}
+	return out, nil
+}
+
+// RunAll runs consumers until ctx ends or one of them fails, which stops
+// the others; it returns once all have returned.
+func RunAll(ctx context.Context, cs ...*Consumer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(cs))
+	for _, c := range cs {
+		go func() {
+			err := c.Run(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var all []error
+	for range cs {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}

@@ -120,12 +120,15 @@ type consumerOpt func(*Config, *Consumer)
 // consumer builds a consumer that dead-letters failures.
 func (e *env) consumer(opts ...consumerOpt) *Consumer {
 	e.t.Helper()
-	cfg := Config{Kafka: e.kafka.Config(e.t), Group: e.group, BatchSize: 100, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}
+	// No retry tiers unless a test asks for them: failures go straight to
+	// the dead-letter topic.
+	cfg := Config{Kafka: e.kafka.Config(e.t), Group: e.group, BatchSize: 100, BackoffMin: 20 * time.Millisecond,
+		BackoffMax: 200 * time.Millisecond, RetryDelays: []time.Duration{}}
 	for _, o := range opts {
 		o(&cfg, nil)
 	}
 	c, err := New(cfg, Deps{DB: e.db, Logger: testenv.Logger(e.t), Registry: prometheus.NewRegistry(),
-		Router: &DeadLetterRouter{Producer: e.producer, Topic: schema.DeadLetterTopic(e.kafka.Topic), Group: e.group}})
+		Router: &TieredRouter{Producer: e.producer, Topic: e.kafka.Topic, Tiers: len(cfg.RetryDelays), Group: cfg.GroupID()}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
-	"github.com/turnin-dev/turnin/schema"
 )
 
 type consumerOpts struct {
@@ -18,6 +21,8 @@ type consumerOpts struct {
 	verifyFraction float64
 	webhookURL     string
 	webhookTimeout time.Duration
+	retryDelays    string
+	tier           string
 }
 
 func (o *consumerOpts) register(f *flags) {
@@ -28,14 +33,52 @@ func (o *consumerOpts) register(f *flags) {
 	f.Float64(&o.verifyFraction, "verify-fraction", "TURNIN_VERIFY_FRACTION", 1, "share of submissions whose stored object is streamed and its SHA-256 checked (0 turns it off)")
 	f.String(&o.webhookURL, "webhook-url", "TURNIN_WEBHOOK_URL", "", "POST each submission to this URL before recording it (optional)")
 	f.Duration(&o.webhookTimeout, "webhook-timeout", "TURNIN_WEBHOOK_TIMEOUT", 10*time.Second, "timeout of one webhook call")
+	f.String(&o.retryDelays, "retry-delays", "TURNIN_RETRY_DELAYS", "5s,1m,10m", "delays of the retry tiers, tier 1 first; their count is the number of tiers (empty: failures are dead-lettered at once)")
+	f.String(&o.tier, "tier", "TURNIN_CONSUMER_TIER", "all", "what this process drains: all (the main topic and every retry tier), main, or a tier number")
 }
 
-func (o *consumerOpts) config(k kafka.Config) consumer.Config {
-	c := consumer.Config{Kafka: k, Group: o.group, BatchSize: o.batch, MaxConcurrentTx: o.maxTx, RateLimit: o.rate}
+// delays parses --retry-delays.
+func (o *consumerOpts) delays() ([]time.Duration, error) {
+	out := []time.Duration{}
+	for _, s := range splitList(o.retryDelays) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--retry-delays: %q is not a positive duration", s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// consumers builds the consumers --tier asks for.
+func (o *consumerOpts) consumers(cfg consumer.Config, deps consumer.Deps, producer *kgo.Client) ([]*consumer.Consumer, error) {
+	all, err := consumer.Tiers(cfg, deps, producer)
+	if err != nil {
+		return nil, err
+	}
+	switch o.tier {
+	case "all":
+		return all, nil
+	case "main":
+		return all[:1], nil
+	}
+	n, err := strconv.Atoi(o.tier)
+	if err != nil || n < 1 || n >= len(all) {
+		return nil, fmt.Errorf("--tier: %q is not all, main, or a tier from 1 to %d", o.tier, len(all)-1)
+	}
+	return all[n : n+1], nil
+}
+
+func (o *consumerOpts) config(k kafka.Config) (consumer.Config, error) {
+	delays, err := o.delays()
+	if err != nil {
+		return consumer.Config{}, err
+	}
+	c := consumer.Config{Kafka: k, Group: o.group, BatchSize: o.batch, MaxConcurrentTx: o.maxTx, RateLimit: o.rate, RetryDelays: delays}
 	if o.webhookURL != "" {
 		c.Steps = append(c.Steps, &consumer.WebhookStep{URL: o.webhookURL, Timeout: o.webhookTimeout, Concurrency: 16})
 	}
-	return c
+	return c, nil
 }
 
 func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
@@ -61,7 +104,10 @@ func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	defer b.close()
 	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
-	ccfg := co.config(kcfg)
+	ccfg, err := co.config(kcfg)
+	if err != nil {
+		return err
+	}
 	if co.verifyFraction > 0 {
 		store, err := objstore.New(so.config())
 		if err != nil {
@@ -69,12 +115,14 @@ func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		ccfg.Steps = append([]consumer.Step{&consumer.VerifyStep{Store: store, Fraction: co.verifyFraction, Concurrency: 8}}, ccfg.Steps...)
 	}
-	c, err := consumer.New(ccfg, consumer.Deps{DB: pool, Logger: log, Router: &consumer.DeadLetterRouter{
-		Producer: producer, Topic: schema.DeadLetterTopic(kcfg.Topic), Group: ccfg.WithDefaults().Group,
-	}})
+	if err := kafka.EnsureTopics(ctx, producer, kcfg, kafka.Topics(kcfg.Topic, len(ccfg.RetryDelays))...); err != nil {
+		log.Warn("could not ensure the retry topics; assuming they exist", "err", err)
+	}
+	cs, err := co.consumers(ccfg, consumer.Deps{DB: pool, Logger: log}, producer)
 	if err != nil {
 		return err
 	}
-	log.Info("consumer starting", "topic", kcfg.Topic, "group", ccfg.WithDefaults().Group, "brokers", kcfg.Brokers)
-	return c.Run(ctx)
+	log.Info("consumer starting", "topic", kcfg.Topic, "group", ccfg.WithDefaults().Group, "tier", co.tier,
+		"retry_delays", ccfg.WithDefaults().RetryDelays, "brokers", kcfg.Brokers)
+	return consumer.RunAll(ctx, cs...)
 }

@@ -65,8 +65,9 @@ type Dev struct {
 	DB       *pgxpool.Pool
 	Producer *kgo.Client
 	API      *api.Server
-	Consumer *consumer.Consumer
-	ln       net.Listener
+	// Consumers drain the main topic and each retry tier.
+	Consumers []*consumer.Consumer
+	ln        net.Listener
 	// URL is the API's base URL; APIKey the dev tenant's key.
 	URL, APIKey string
 	closers     []func()
@@ -133,7 +134,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.Producer.Close)
-	// No retry tiers yet: the main and the dead-letter topic.
+	// The main and dead-letter topics; the retry tiers' below, with the consumers.
 	if err := kafka.EnsureTopics(ctx, d.Producer, kcfg, kafka.Topics(kcfg.Topic, 0)...); err != nil {
 		return nil, err
 	}
@@ -159,9 +160,10 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if cfg.VerifyFraction > 0 {
 		ccfg.Steps = append([]consumer.Step{&consumer.VerifyStep{Store: store, Fraction: cfg.VerifyFraction, Concurrency: 8}}, ccfg.Steps...)
 	}
-	if d.Consumer, err = consumer.New(ccfg, consumer.Deps{DB: d.DB, Logger: log, Router: &consumer.DeadLetterRouter{
-		Producer: d.Producer, Topic: schema.DeadLetterTopic(kcfg.Topic), Group: ccfg.WithDefaults().Group,
-	}}); err != nil {
+	if err := kafka.EnsureTopics(ctx, d.Producer, kcfg, kafka.Topics(kcfg.Topic, len(ccfg.WithDefaults().RetryDelays))...); err != nil {
+		return nil, err
+	}
+	if d.Consumers, err = consumer.Tiers(ccfg, consumer.Deps{DB: d.DB, Logger: log}, d.Producer); err != nil {
 		return nil, err
 	}
 
@@ -190,7 +192,7 @@ func (d *Dev) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cerr := make(chan error, 1)
-	go func() { cerr <- d.Consumer.Run(ctx) }()
+	go func() { cerr <- consumer.RunAll(ctx, d.Consumers...) }()
 	err := d.API.Run(ctx, ln)
 	cancel()
 	return errors.Join(err, <-cerr)

@@ -48,10 +48,14 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	kcfg := ko.config([]string{"embedded:0"}, log) // StartDev fills in the embedded broker
+	ccfg, err := co.config(kcfg)
+	if err != nil {
+		return err
+	}
 	d, err := StartDev(ctx, DevConfig{
 		DataDir: dataDir, DatabaseURL: db.url, HTTPAddr: ao.addr, KafkaPort: kafkaPort, S3Addr: s3Addr,
 		SyncWrites: syncWrites, APIKey: key, Kafka: kcfg, S3: so.config(), API: ao.config(kcfg, nil),
-		Consumer: co.config(kcfg), VerifyFraction: co.verifyFraction, Logger: log,
+		Consumer: ccfg, VerifyFraction: co.verifyFraction, Logger: log,
 	})
 	if err != nil {
 		return err
