@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES   := schema platform api consumer cmd/turnin
+MODULES   := schema platform api consumer dlq cmd/turnin
 PKGS      := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BIN       := bin/turnin
 PG        := infra/postgres.sh

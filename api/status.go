@@ -40,7 +40,7 @@ func (s *Server) handleStatus(c echo.Context) error {
 	rec, conflicts, err := pgstore.GetSubmission(ctx, s.db, tenantOf(c), id)
 	switch {
 	case errors.Is(err, schema.ErrNotFound):
-		return c.JSON(http.StatusOK, &schema.SubmissionStatus{ReceiptID: id, State: schema.StateQueued})
+		return s.failureStatus(c, ctx, id)
 	case err != nil:
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not read the submission's state; retry", Err: err}
 	}
@@ -134,4 +134,24 @@ func decodeCursor(s string) (*pgstore.Cursor, error) {
 		return nil, err
 	}
 	return &pgstore.Cursor{AcceptedAt: t, ReceiptID: id}, nil
+}
+
+// failureStatus answers for a receipt no consumer has recorded: retrying
+// or dead-lettered when the dead-letter index knows it, queued otherwise.
+func (s *Server) failureStatus(c echo.Context, ctx context.Context, id string) error {
+	f, err := pgstore.LatestFailure(ctx, s.db, tenantOf(c), id)
+	switch {
+	case errors.Is(err, schema.ErrNotFound):
+		return c.JSON(http.StatusOK, &schema.SubmissionStatus{ReceiptID: id, State: schema.StateQueued})
+	case err != nil:
+		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not read the submission's state; retry", Err: err}
+	}
+	st := &schema.SubmissionStatus{ReceiptID: id, State: f.State, Attempt: f.Attempt,
+		AssignmentID: f.AssignmentID, StudentID: f.StudentID,
+		Error: &schema.ProcessingError{Class: f.ErrorClass, Message: f.ErrorMsg}}
+	if f.NextAttemptAt != nil {
+		t := f.NextAttemptAt.UTC()
+		st.NextAttemptAt = &t
+	}
+	return c.JSON(http.StatusOK, st)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnin-dev/turnin/platform/backoff"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/schema"
@@ -231,7 +231,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		cl.Close()
 	}()
 
-	backoff := c.cfg.BackoffMin
+	bo := backoff.Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}
 	for {
 		fetches := cl.PollRecords(ctx, c.cfg.BatchSize)
 		if ctx.Err() != nil {
@@ -251,7 +251,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case errors.Is(err, errCrash):
 			return err
 		case err == nil:
-			backoff = c.cfg.BackoffMin
+			bo.Reset()
 		case ctx.Err() != nil:
 			// Shutting down mid-batch: abandon it uncommitted; the next
 			// owner of these partitions processes it (idempotently).
@@ -259,13 +259,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		default:
 			c.metrics.backoffs.Inc()
-			c.log.Warn("batch failed; nothing committed, backing off", "records", len(recs), "backoff", backoff, "err", err)
-			rewind(cl, recs)
+			wait := bo.Next()
+			c.log.Warn("batch failed; nothing committed, backing off", "records", len(recs), "backoff", wait, "err", err)
+			kafka.Rewind(cl, recs)
 			cl.AllowRebalance()
-			if !sleep(ctx, jitter(backoff)) {
+			if !backoff.Sleep(ctx, wait) {
 				return nil
 			}
-			backoff = min(backoff*2, c.cfg.BackoffMax)
 			continue
 		}
 		cl.AllowRebalance()
@@ -375,39 +375,6 @@ func alive(items []*Item) []*Item {
 		}
 	}
 	return out
-}
-
-// rewind sets each partition of recs back to its first record in the
-// batch, so the next poll returns the batch again.
-func rewind(cl *kgo.Client, recs []*kgo.Record) {
-	first := map[string]map[int32]kgo.EpochOffset{}
-	for _, r := range recs {
-		ps := first[r.Topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			first[r.Topic] = ps
-		}
-		if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
-			ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-		}
-	}
-	cl.SetOffsets(first)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d/2 + time.Duration(rand.Int64N(int64(d)))
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // IsTransient reports whether a batch error is an infrastructure failure.

@@ -101,6 +101,10 @@ type SubmissionStatus struct {
 	Late        *bool      `json:"late,omitempty"`
 	SecondsLate *int64     `json:"seconds_late,omitempty"`
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
+	// NextAttemptAt is when a retrying submission is tried again.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Error says why processing failed, when retrying or dead-lettered.
+	Error *ProcessingError `json:"error,omitempty"`
 
 	CourseID     string `json:"course_id,omitempty"`
 	AssignmentID string `json:"assignment_id,omitempty"`
@@ -112,6 +116,12 @@ type SubmissionStatus struct {
 	// Conflicts lists later uses of this receipt's idempotency key with a
 	// different payload: reported, never merged into this submission.
 	Conflicts []ConflictStatus `json:"conflicts,omitempty"`
+}
+
+// ProcessingError is why the last processing attempt failed.
+type ProcessingError struct {
+	Class   string `json:"class"`
+	Message string `json:"message"`
 }
 
 // ConflictStatus is one reuse of an idempotency key with another payload.

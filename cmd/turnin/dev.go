@@ -18,6 +18,7 @@ import (
 
 	"github.com/turnin-dev/turnin/api"
 	"github.com/turnin-dev/turnin/consumer"
+	"github.com/turnin-dev/turnin/dlq"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/kafka/embedded"
 	"github.com/turnin-dev/turnin/platform/objstore"
@@ -52,7 +53,9 @@ type DevConfig struct {
 	Consumer consumer.Config
 	// VerifyFraction is the share of submissions whose object is verified.
 	VerifyFraction float64
-	Logger         *slog.Logger
+	// AlertWebhook receives a summary of new dead letters (optional).
+	AlertWebhook string
+	Logger       *slog.Logger
 }
 
 // Dev is the whole of turnin in one process: an embedded broker, an
@@ -67,7 +70,9 @@ type Dev struct {
 	API      *api.Server
 	// Consumers drain the main topic and each retry tier.
 	Consumers []*consumer.Consumer
-	ln        net.Listener
+	// Indexer indexes retry and dead-letter records for status and redrive.
+	Indexer *dlq.Indexer
+	ln      net.Listener
 	// URL is the API's base URL; APIKey the dev tenant's key.
 	URL, APIKey string
 	closers     []func()
@@ -166,6 +171,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if d.Consumers, err = consumer.Tiers(ccfg, consumer.Deps{DB: d.DB, Logger: log}, d.Producer); err != nil {
 		return nil, err
 	}
+	d.Indexer = dlq.NewIndexer(dlq.IndexerConfig{Kafka: kcfg, RetryDelays: ccfg.WithDefaults().RetryDelays}, d.DB,
+		dlq.NewAlerter(cfg.AlertWebhook, nil, log), log)
 
 	acfg := cfg.API
 	if acfg.ReceiptKey == nil {
@@ -191,11 +198,12 @@ func (d *Dev) Run(ctx context.Context) error {
 	d.ln = nil // Run owns it now; the server closes it
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cerr := make(chan error, 1)
+	cerr, ierr := make(chan error, 1), make(chan error, 1)
 	go func() { cerr <- consumer.RunAll(ctx, d.Consumers...) }()
+	go func() { ierr <- d.Indexer.Run(ctx) }()
 	err := d.API.Run(ctx, ln)
 	cancel()
-	return errors.Join(err, <-cerr)
+	return errors.Join(err, <-cerr, <-ierr)
 }
 
 // Close stops every part, in reverse order of starting.

@@ -4,6 +4,8 @@ go 1.26.0
 
 replace (
 	github.com/turnin-dev/turnin/api => ../../api
+	github.com/turnin-dev/turnin/consumer => ../../consumer
+	github.com/turnin-dev/turnin/dlq => ../../dlq
 	github.com/turnin-dev/turnin/platform => ../../platform
 	github.com/turnin-dev/turnin/schema => ../../schema
 )
@@ -11,6 +13,8 @@ replace (
 require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/turnin-dev/turnin/api v0.0.0-00010101000000-000000000000
+	github.com/turnin-dev/turnin/consumer v0.0.0-00010101000000-000000000000
+	github.com/turnin-dev/turnin/dlq v0.0.0-00010101000000-000000000000
 	github.com/turnin-dev/turnin/platform v0.0.0-00010101000000-000000000000
 	github.com/turnin-dev/turnin/schema v0.0.0-00010101000000-000000000000
 	github.com/twmb/franz-go v1.22.3

@@ -25,6 +25,8 @@ var commands = map[string]command{
 	"api":        {"run the HTTP API against Kafka, S3 and PostgreSQL", runAPI},
 	"consumer":   {"run the consumer-group workers that drain the topic into PostgreSQL", runConsumer},
 	"status":     {"client: print where a receipt stands", runStatus},
+	"dlq":        {"dead letters: index (the indexer process) | list | show | redrive", runDLQ},
+	"audit":      {"prove every accepted receipt in a window is processed, retrying, dead-lettered or queued", runAudit},
 	"migrate":    {"apply the database migrations", runMigrate},
 	"tenant":     {"manage tenants: create NAME | revoke-key KEY", runTenant},
 	"keygen":     {"print a new receipt signing key for TURNIN_RECEIPT_KEY", runKeygen},

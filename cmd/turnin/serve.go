@@ -26,6 +26,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		ao                   apiOpts
 		co                   consumerOpts
 		dataDir, s3Addr, key string
+		alertWebhook         string
 		kafkaPort            int
 		syncWrites           bool
 	)
@@ -39,6 +40,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	f.Int(&kafkaPort, "kafka-port", "TURNIN_KAFKA_PORT", 9092, "embedded broker port on 127.0.0.1 (0 picks one)")
 	f.String(&s3Addr, "s3-addr", "TURNIN_S3_ADDR", "127.0.0.1:9000", "embedded S3 listen address")
 	f.Bool(&syncWrites, "sync-writes", "TURNIN_SYNC_WRITES", true, "fsync every produced batch before acknowledging it")
+	f.String(&alertWebhook, "alert-webhook", "TURNIN_ALERT_WEBHOOK", "", "POST a summary of new dead letters here (optional)")
 	f.String(&key, "api-key", "TURNIN_DEV_API_KEY", "", "API key for the dev tenant (default: generated once, kept in the data dir)")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -55,7 +57,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	d, err := StartDev(ctx, DevConfig{
 		DataDir: dataDir, DatabaseURL: db.url, HTTPAddr: ao.addr, KafkaPort: kafkaPort, S3Addr: s3Addr,
 		SyncWrites: syncWrites, APIKey: key, Kafka: kcfg, S3: so.config(), API: ao.config(kcfg, nil),
-		Consumer: ccfg, VerifyFraction: co.verifyFraction, Logger: log,
+		Consumer: ccfg, VerifyFraction: co.verifyFraction, AlertWebhook: alertWebhook, Logger: log,
 	})
 	if err != nil {
 		return err

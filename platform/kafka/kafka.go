@@ -206,3 +206,21 @@ func (s slogLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	s.l.Log(context.Background(), lv, msg, append([]any{"component", "kafka"}, keyvals...)...)
 }
+
+// Rewind sets each partition of recs back to its first record among them,
+// so the next poll returns them again. Call it from the polling goroutine
+// before AllowRebalance (franz-go's rule for SetOffsets in a group).
+func Rewind(cl *kgo.Client, recs []*kgo.Record) {
+	first := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range recs {
+		ps := first[r.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			first[r.Topic] = ps
+		}
+		if eo, ok := ps[r.Partition]; !ok || r.Offset < eo.Offset {
+			ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+	cl.SetOffsets(first)
+}
