@@ -104,7 +104,8 @@ func (s *Server) handleList(c echo.Context) error {
 	if err != nil {
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not count submissions; retry", Err: err}
 	}
-	out := schema.SubmissionList{Items: []schema.SubmissionStatus{}, Counts: schema.SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late}}
+	out := schema.SubmissionList{Items: []schema.SubmissionStatus{}, Counts: schema.SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late,
+		Retrying: counts.Retrying, DeadLettered: counts.DeadLettered}}
 	for i := range rows {
 		if i == q.Limit-1 {
 			last := rows[i-1]

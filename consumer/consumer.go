@@ -59,6 +59,10 @@ type Config struct {
 	// RetryDelays are the retry tiers' delays, tier 1 first; their count is
 	// the number of tiers. Defaults to DefaultRetryDelays.
 	RetryDelays []time.Duration
+	// Permanent overrides, per error class, whether failures are permanent
+	// (dead-lettered at once) or retryable (through the tiers). Defaults to
+	// each step's own classification.
+	Permanent map[schema.ErrorClass]bool
 	// Tier is the retry tier this consumer drains, 1-based; 0, the default,
 	// drains the main topic. A tier consumer processes a record only once
 	// its delay has passed since the failure that sent it there.
@@ -390,7 +394,8 @@ func Tiers(cfg Config, deps Deps, producer *kgo.Client) ([]*Consumer, error) {
 		c := cfg
 		c.Tier = tier
 		d := deps
-		d.Router = &TieredRouter{Producer: producer, Topic: cfg.Kafka.Topic, Tiers: len(cfg.RetryDelays), Group: c.GroupID()}
+		d.Router = &TieredRouter{Producer: producer, Topic: cfg.Kafka.Topic, Tiers: len(cfg.RetryDelays), Group: c.GroupID(),
+			Permanent: cfg.Permanent}
 		cons, err := New(c, d)
 		if err != nil {
 			return nil, err

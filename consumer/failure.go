@@ -120,7 +120,11 @@ type TieredRouter struct {
 	Topic    string      // the main topic; tier and dead-letter topics are named after it
 	Tiers    int         // the number of retry tiers; with 0 every failure is dead-lettered
 	Group    string      // the consumer group, recorded as the origin
-	Now      func() time.Time
+	// Permanent overrides, per error class, whether a failure is permanent
+	// (true: straight to the dead-letter topic) or retryable (false).
+	// Classes not listed keep the classification of the step that failed.
+	Permanent map[schema.ErrorClass]bool
+	Now       func() time.Time
 }
 
 // Route implements FailureRouter.
@@ -139,8 +143,12 @@ func (r *TieredRouter) Route(ctx context.Context, failed []*Item) error {
 // Destination names the topic a failed item goes to.
 func (r *TieredRouter) Destination(it *Item) string {
 	f := FailureOf(it.Err)
+	permanent := f.Permanent
+	if p, ok := r.Permanent[f.Class]; ok {
+		permanent = p
+	}
 	next := Attempt(it.Record) + 1
-	if f.Permanent || next > r.Tiers {
+	if permanent || next > r.Tiers {
 		return schema.DeadLetterTopic(r.Topic)
 	}
 	return schema.RetryTopic(r.Topic, next)

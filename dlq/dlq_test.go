@@ -313,3 +313,50 @@ func readOne(t *testing.T, e *env, topic string) *kgo.Record {
 		}
 	}
 }
+
+// TestReplayCopy: a copy replay writes the window's records, byte for
+// byte, to the target topic and names where each came from.
+func TestReplayCopy(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now().Add(-time.Second)
+	var recs []*kgo.Record
+	for _, k := range []string{"r1", "r2", "r3"} {
+		v, _ := e.event(k).Encode()
+		recs = append(recs, &kgo.Record{Topic: e.kafka.Topic, Key: []byte(k), Value: v})
+	}
+	e.produce(recs...)
+	target := e.kafka.Topic + ".replayed"
+	if err := kafka.EnsureTopics(testenv.Ctx(t, 10*time.Second), e.producer, e.kafka.Config(t), target); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testenv.Ctx(t, 30*time.Second)
+	dry, err := Replay(ctx, ReplayConfig{Kafka: e.kafka.Config(t), Since: start, ToTopic: target, DryRun: true})
+	if err != nil || dry.Records != 3 || dry.Copied != 0 || endOffset(t, e, target) != 0 {
+		t.Fatalf("dry run %+v %v", dry, err)
+	}
+	res, err := Replay(ctx, ReplayConfig{Kafka: e.kafka.Config(t), Since: start, ToTopic: target, Rate: 100})
+	if err != nil || res.Copied != 3 {
+		t.Fatalf("replay %+v %v", res, err)
+	}
+	got := map[string]bool{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.Brokers...), kgo.ConsumeTopics(target), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for len(got) < 3 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d copies", len(got))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, err := schema.DecodeSubmission(r.Value); err != nil || r.Headers[len(r.Headers)-1].Key != HeaderReplayOf {
+				t.Errorf("copy %v %v", r.Headers, err)
+			}
+			got[string(r.Key)] = true
+		})
+	}
+	if _, err := Replay(ctx, ReplayConfig{Kafka: e.kafka.Config(t), Since: start}); err == nil {
+		t.Fatal("a replay with neither a group nor a target was accepted")
+	}
+}

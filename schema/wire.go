@@ -139,7 +139,9 @@ type SubmissionList struct {
 
 // SubmissionCounts are counts over a whole assignment.
 type SubmissionCounts struct {
-	Processed int64 `json:"processed"`
-	Students  int64 `json:"students"`
-	Late      int64 `json:"late"`
+	Processed    int64 `json:"processed"`
+	Students     int64 `json:"students"`
+	Late         int64 `json:"late"`
+	Retrying     int64 `json:"retrying"`
+	DeadLettered int64 `json:"dead_lettered"`
 }

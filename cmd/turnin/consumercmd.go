@@ -12,6 +12,7 @@ import (
 	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
+	"github.com/turnin-dev/turnin/schema"
 )
 
 type consumerOpts struct {
@@ -23,6 +24,8 @@ type consumerOpts struct {
 	webhookTimeout time.Duration
 	retryDelays    string
 	tier           string
+	permanent      string
+	retryable      string
 }
 
 func (o *consumerOpts) register(f *flags) {
@@ -34,6 +37,8 @@ func (o *consumerOpts) register(f *flags) {
 	f.String(&o.webhookURL, "webhook-url", "TURNIN_WEBHOOK_URL", "", "POST each submission to this URL before recording it (optional)")
 	f.Duration(&o.webhookTimeout, "webhook-timeout", "TURNIN_WEBHOOK_TIMEOUT", 10*time.Second, "timeout of one webhook call")
 	f.String(&o.retryDelays, "retry-delays", "TURNIN_RETRY_DELAYS", "5s,1m,10m", "delays of the retry tiers, tier 1 first; their count is the number of tiers (empty: failures are dead-lettered at once)")
+	f.String(&o.permanent, "permanent-classes", "TURNIN_PERMANENT_CLASSES", "", "error classes to dead-letter at once, overriding their classification (comma-separated)")
+	f.String(&o.retryable, "retryable-classes", "TURNIN_RETRYABLE_CLASSES", "", "error classes to send through the retry tiers, overriding their classification (comma-separated)")
 	f.String(&o.tier, "tier", "TURNIN_CONSUMER_TIER", "all", "what this process drains: all (the main topic and every retry tier), main, or a tier number")
 }
 
@@ -75,6 +80,21 @@ func (o *consumerOpts) config(k kafka.Config) (consumer.Config, error) {
 		return consumer.Config{}, err
 	}
 	c := consumer.Config{Kafka: k, Group: o.group, BatchSize: o.batch, MaxConcurrentTx: o.maxTx, RateLimit: o.rate, RetryDelays: delays}
+	for _, cl := range splitList(o.permanent) {
+		if c.Permanent == nil {
+			c.Permanent = map[schema.ErrorClass]bool{}
+		}
+		c.Permanent[schema.ErrorClass(cl)] = true
+	}
+	for _, cl := range splitList(o.retryable) {
+		if c.Permanent == nil {
+			c.Permanent = map[schema.ErrorClass]bool{}
+		}
+		if c.Permanent[schema.ErrorClass(cl)] {
+			return c, fmt.Errorf("error class %q is both permanent and retryable", cl)
+		}
+		c.Permanent[schema.ErrorClass(cl)] = false
+	}
 	if o.webhookURL != "" {
 		c.Steps = append(c.Steps, &consumer.WebhookStep{URL: o.webhookURL, Timeout: o.webhookTimeout, Concurrency: 16})
 	}

@@ -45,6 +45,16 @@ func TestDeadLetterThenRedrive(t *testing.T) {
 		t.Fatalf("dead-lettered status %+v", st)
 	}
 
+	// A redrive while the file is still missing parks it again: once more
+	// through the tiers' logic, back to dead_lettered, never a loop.
+	res, err := dlq.Redrive(ctx, dlq.RedriveConfig{Filter: pgstore.FailureFilter{ReceiptIDs: []string{rc.ReceiptID}},
+		Topic: schema.DefaultTopic, By: "test"}, d.Producer, d.DB)
+	if err != nil || res.Moved != 1 {
+		t.Fatalf("first redrive: %+v %v", res, err)
+	}
+	waitFailures(t, d, rc.ReceiptID, 2)
+	waitState(t, c, rc.ReceiptID, schema.StateDeadLettered)
+
 	// Staff put the file where it belongs, then redrive the dead letter.
 	store, err := objstore.New(objstore.Config{Endpoint: d.S3.Endpoint, AccessKey: d.S3.AccessKey, SecretKey: d.S3.SecretKey, Region: d.S3.Region})
 	if err != nil {
@@ -64,7 +74,7 @@ func TestDeadLetterThenRedrive(t *testing.T) {
 		t.Fatalf("upload: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	res, err := dlq.Redrive(ctx, dlq.RedriveConfig{Filter: pgstore.FailureFilter{ReceiptIDs: []string{rc.ReceiptID}},
+	res, err = dlq.Redrive(ctx, dlq.RedriveConfig{Filter: pgstore.FailureFilter{ReceiptIDs: []string{rc.ReceiptID}},
 		Topic: schema.DefaultTopic, By: "test"}, d.Producer, d.DB)
 	if err != nil || res.Moved != 1 {
 		t.Fatalf("redrive: %+v %v", res, err)
@@ -89,6 +99,23 @@ func waitState(t *testing.T, c *client.Client, id, state string) *client.Status 
 		select {
 		case <-ctx.Done():
 			t.Fatalf("receipt %s is %s, never %s", id, st.State, state)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitFailures waits until the index holds n failures of a receipt.
+func waitFailures(t *testing.T, d *Dev, id string, n int) {
+	t.Helper()
+	ctx := testenv.Ctx(t, time.Minute)
+	for {
+		var got int
+		if err := d.DB.QueryRow(ctx, `SELECT count(*) FROM failures WHERE receipt_id = $1`, id).Scan(&got); err == nil && got == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("receipt %s never had %d failures indexed", id, n)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

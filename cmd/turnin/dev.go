@@ -135,6 +135,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	kcfg.Brokers = d.Broker.Addrs()
 	kcfg.ReplicationFactor = 1
 	kcfg = kcfg.WithDefaults()
+	d.cfg.Kafka = kcfg
 	if d.Producer, err = kafka.NewProducer(kcfg); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"consumer":   {"run the consumer-group workers that drain the topic into PostgreSQL", runConsumer},
 	"status":     {"client: print where a receipt stands", runStatus},
 	"dlq":        {"dead letters: index (the indexer process) | list | show | redrive", runDLQ},
+	"replay":     {"re-read a topic from a time or offsets: move a stopped group back, or copy to a topic", runReplay},
 	"audit":      {"prove every accepted receipt in a window is processed, retrying, dead-lettered or queued", runAudit},
 	"migrate":    {"apply the database migrations", runMigrate},
 	"tenant":     {"manage tenants: create NAME | revoke-key KEY", runTenant},

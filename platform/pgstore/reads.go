@@ -100,13 +100,26 @@ func ListSubmissions(ctx context.Context, pool *pgxpool.Pool, q ListQuery) ([]Su
 // Counts are an assignment's counters.
 type Counts struct {
 	Submissions, Students, Late int64
+	// Retrying and DeadLettered count receipts whose latest failure is in
+	// that state, not redriven, and not processed since.
+	Retrying, DeadLettered int64
 }
 
-// AssignmentCounts returns an assignment's counters (zero when none yet).
+// AssignmentCounts returns an assignment's counts (zero when none yet).
 func AssignmentCounts(ctx context.Context, pool *pgxpool.Pool, tenant, assignment string) (Counts, error) {
 	var c Counts
-	err := pool.QueryRow(ctx, `SELECT submissions, students, late FROM assignment_counters
-		WHERE tenant_id = $1 AND assignment_id = $2`, tenant, assignment).Scan(&c.Submissions, &c.Students, &c.Late)
+	err := pool.QueryRow(ctx, `
+		SELECT coalesce((SELECT submissions FROM assignment_counters WHERE tenant_id = $1 AND assignment_id = $2), 0),
+		       coalesce((SELECT students FROM assignment_counters WHERE tenant_id = $1 AND assignment_id = $2), 0),
+		       coalesce((SELECT late FROM assignment_counters WHERE tenant_id = $1 AND assignment_id = $2), 0),
+		       count(*) FILTER (WHERE f.state = 'retrying'),
+		       count(*) FILTER (WHERE f.state = 'dead_lettered')
+		FROM (SELECT DISTINCT ON (receipt_id) receipt_id, state, redrive_id FROM failures
+		      WHERE tenant_id = $1 AND assignment_id = $2
+		      ORDER BY receipt_id, last_failure_at DESC) f
+		WHERE f.redrive_id IS NULL
+		  AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.tenant_id = $1 AND s.receipt_id = f.receipt_id)`,
+		tenant, assignment).Scan(&c.Submissions, &c.Students, &c.Late, &c.Retrying, &c.DeadLettered)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Counts{}, nil
 	}

@@ -45,3 +45,5 @@ CREATE TABLE redrives (
 );
 -- The audit accounts for undecodable records by where they came from.
 CREATE INDEX failures_by_origin ON failures (origin_topic, origin_partition, origin_offset);
+-- The assignment list counts retrying and dead-lettered submissions.
+CREATE INDEX failures_by_assignment ON failures (tenant_id, assignment_id, receipt_id, last_failure_at DESC);
