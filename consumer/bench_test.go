@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnin-dev/turnin/platform/kafka"
+	"github.com/turnin-dev/turnin/platform/loadgen"
 
 	"github.com/turnin-dev/turnin/platform/testenv"
 	"github.com/turnin-dev/turnin/schema"
@@ -174,4 +178,76 @@ func benchTx() int {
 		return n
 	}
 	return DefaultMaxConcurrentTx
+}
+
+// BenchmarkRetryTiers drains a topic where 5 % of submissions fail once
+// with a retryable error (a step that fails them on the main topic only),
+// beside the same drain with no failures in the same run: the main
+// consumer's throughput while it routes failures into the tier, and how
+// late the tier hands each record to processing after its due time.
+//
+//	TURNIN_BENCH_DRAIN_N=50000 go test -run '^$' -bench RetryTiers -benchtime 1x ./consumer/
+func BenchmarkRetryTiers(b *testing.B) {
+	n := 50000
+	if v := os.Getenv("TURNIN_BENCH_DRAIN_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const delay = time.Second
+	for _, pct := range []float64{0, 5} {
+		b.Run(fmt.Sprintf("failing=%.0f%%", pct), func(b *testing.B) {
+			e := newEnv(b)
+			if err := kafka.EnsureTopics(testenv.Ctx(b, 30*time.Second), e.producer, e.kafka.Config(b), kafka.Topics(e.kafka.Topic, 1)...); err != nil {
+				b.Fatal(err)
+			}
+			evs := benchEvents(e, n, 1)
+			for i := 0; i < len(evs); i += 10000 {
+				e.produce(evs[i:min(i+10000, len(evs))]...)
+			}
+			lateness := &loadgen.Histogram{}
+			cfg := Config{Kafka: e.kafka.Config(b), Group: e.group, RetryDelays: []time.Duration{delay},
+				Steps: []Step{failFirstTry{pct / 100}}}
+			cs, err := Tiers(cfg, Deps{DB: e.db, Logger: testenv.Logger(b), Registry: prometheus.NewRegistry()}, e.producer)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cs[1].observeGate = func(d time.Duration) { lateness.Record(d) }
+			start := time.Now()
+			for _, c := range cs {
+				e.run(c)
+			}
+			// The main consumer's part: every record it could process.
+			e.waitCount(fmt.Sprintf(`SELECT (count(*) >= %d)::int FROM submissions`, int(float64(n)*(1-pct/100))), 1)
+			mainDone := time.Since(start)
+			e.waitCount(`SELECT count(*) FROM submissions`, int64(n))
+			all := time.Since(start)
+			b.ReportMetric(float64(n)/mainDone.Seconds(), "main-records/s")
+			b.ReportMetric(all.Seconds(), "all-processed-s")
+			if lateness.Count() > 0 {
+				b.ReportMetric(float64(lateness.Quantile(0.5))/1e6, "gate-late-p50-ms")
+				b.ReportMetric(float64(lateness.Quantile(0.99))/1e6, "gate-late-p99-ms")
+				b.ReportMetric(float64(lateness.Max())/1e6, "gate-late-max-ms")
+				if lateness.Min() < 0 {
+					b.Fatalf("a tier processed a record %v before it was due", -lateness.Min())
+				}
+			}
+		})
+	}
+}
+
+// failFirstTry fails a fixed share of submissions, chosen by receipt id,
+// with a retryable error while they are on the main topic.
+type failFirstTry struct{ share float64 }
+
+func (failFirstTry) Name() string { return "fail-first-try" }
+
+func (f failFirstTry) Process(_ context.Context, items []*Item) error {
+	for _, it := range items {
+		if Attempt(it.Record) == 0 && sampled(it.Event.ReceiptID, f.share) {
+			it.Err = Retryable(schema.ClassWebhookFailed, errTest)
+		}
+	}
+	return nil
 }

@@ -170,6 +170,8 @@ type Consumer struct {
 	// at that point would: nothing after it happens.
 	beforeRecord       func() error
 	beforeOffsetCommit func(recs []*kgo.Record) error
+	// observeGate, when set (benchmarks), also gets each gate lateness.
+	observeGate func(time.Duration)
 }
 
 // New builds a consumer.
@@ -228,7 +230,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
-	gate := newGate(cl, c.cfg.Delay())
+	gate := newGate(cl, c.cfg.Delay(), func(late time.Duration) {
+		c.metrics.gateLateness.Observe(late.Seconds())
+		if c.observeGate != nil {
+			c.observeGate(late)
+		}
+	})
 	defer func() {
 		gate.stop()
 		cl.AllowRebalance() // Close leaves the group, which waits on a blocked rebalance

@@ -16,6 +16,9 @@ type gate struct {
 	cl    *kgo.Client
 	delay time.Duration
 	now   func() time.Time
+	// observe, when set, gets how late each record passes the gate: the
+	// time from when it was due to when it is handed to processing.
+	observe func(time.Duration)
 
 	mu     sync.Mutex
 	timers map[tp]*time.Timer
@@ -26,8 +29,8 @@ type tp struct {
 	partition int32
 }
 
-func newGate(cl *kgo.Client, delay time.Duration) *gate {
-	return &gate{cl: cl, delay: delay, now: time.Now, timers: map[tp]*time.Timer{}}
+func newGate(cl *kgo.Client, delay time.Duration, observe func(time.Duration)) *gate {
+	return &gate{cl: cl, delay: delay, now: time.Now, observe: observe, timers: map[tp]*time.Timer{}}
 }
 
 // due returns the records that may be processed now, in order. It must be
@@ -47,6 +50,9 @@ func (g *gate) due(recs []*kgo.Record) []*kgo.Record {
 		if r.Timestamp.Add(g.delay).After(now) {
 			held[k] = r
 			continue
+		}
+		if g.observe != nil {
+			g.observe(now.Sub(r.Timestamp.Add(g.delay)))
 		}
 		out = append(out, r)
 	}

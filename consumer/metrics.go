@@ -7,9 +7,10 @@ import (
 )
 
 type metrics struct {
-	records  *prometheus.CounterVec
-	batch    prometheus.Histogram
-	backoffs prometheus.Counter
+	records      *prometheus.CounterVec
+	batch        prometheus.Histogram
+	backoffs     prometheus.Counter
+	gateLateness prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,6 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		backoffs: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "turnin_consumer_backoffs_total",
 			Help: "Batches abandoned uncommitted after an infrastructure failure, followed by a backoff.",
+		})),
+		gateLateness: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "turnin_retry_gate_lateness_seconds",
+			Help:    "How long after its due time (failure time + tier delay) a retry record was handed to processing.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		})),
 	}
 }
