@@ -173,18 +173,7 @@ func (e *env) run(c *Consumer) (stop func() error, done <-chan struct{}) {
 // count runs a count query against the database until it returns want.
 func (e *env) waitCount(query string, want int64) {
 	e.t.Helper()
-	ctx := testenv.Ctx(e.t, 60*time.Second)
-	var got int64
-	for {
-		if err := e.db.QueryRow(ctx, query).Scan(&got); err == nil && got == want {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			e.t.Fatalf("%s = %d, want %d", query, got, want)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	testenv.WaitCount(e.t, e.db, query, want)
 }
 
 func (e *env) count(query string, args ...any) int64 {

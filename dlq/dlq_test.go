@@ -105,20 +105,9 @@ func (e *env) runIndexer(a *Alerter) {
 	})
 }
 
-func (e *env) waitCount(q string, want int64) {
+func (e *env) waitCount(query string, want int64) {
 	e.t.Helper()
-	ctx := testenv.Ctx(e.t, 60*time.Second)
-	var n int64
-	for {
-		if err := e.db.QueryRow(ctx, q).Scan(&n); err == nil && n == want {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			e.t.Fatalf("%s = %d, want %d", q, n, want)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	testenv.WaitCount(e.t, e.db, query, want)
 }
 
 // TestIndexAndAlert: retry and dead-letter records are indexed once each,

@@ -107,16 +107,5 @@ func waitState(t *testing.T, c *client.Client, id, state string) *client.Status 
 // waitFailures waits until the index holds n failures of a receipt.
 func waitFailures(t *testing.T, d *Dev, id string, n int) {
 	t.Helper()
-	ctx := testenv.Ctx(t, time.Minute)
-	for {
-		var got int
-		if err := d.DB.QueryRow(ctx, `SELECT count(*) FROM failures WHERE receipt_id = $1`, id).Scan(&got); err == nil && got == n {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("receipt %s never had %d failures indexed", id, n)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	testenv.WaitCount(t, d.DB, `SELECT count(*) FROM failures WHERE receipt_id = $1`, int64(n), id)
 }

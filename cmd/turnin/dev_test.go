@@ -135,19 +135,5 @@ func TestDevNeedsPostgres(t *testing.T) {
 
 func waitProcessed(t *testing.T, c *client.Client, id string) *client.Status {
 	t.Helper()
-	ctx := testenv.Ctx(t, time.Minute)
-	for {
-		st, err := c.Status(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.State == "processed" {
-			return st
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("receipt %s still %s after a minute", id, st.State)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return waitState(t, c, id, "processed")
 }

@@ -243,3 +243,21 @@ func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
 	}
 	return st, s3Srv
 }
+
+// WaitCount polls a single-number query until it returns want, failing the
+// test after a minute.
+func WaitCount(t testing.TB, pool *pgxpool.Pool, query string, want int64, args ...any) {
+	t.Helper()
+	ctx := Ctx(t, time.Minute)
+	var got int64
+	for {
+		if err := pool.QueryRow(ctx, query, args...).Scan(&got); err == nil && got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s = %d, want %d", query, got, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
