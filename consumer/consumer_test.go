@@ -187,7 +187,7 @@ func TestDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.Background())
+	defer func() { _ = admin.Close(context.Background()) }()
 	var dbName string
 	if err := e.db.QueryRow(testenv.Ctx(t, 10*time.Second), `SELECT current_database()`).Scan(&dbName); err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func (a *Alerter) Notify(ctx context.Context, fresh []pgstore.Failure) {
 		}
 	}
 	a.failed.Inc()
-	a.log.Error("dead-letter alert not delivered; the dead letters are indexed and counted", "err", fmt.Errorf("%w: %v", ErrAlertNotDelivered, err))
+	a.log.Error("dead-letter alert not delivered; the dead letters are indexed and counted", "err", fmt.Errorf("%w: %w", ErrAlertNotDelivered, err))
 }
 
 func (a *Alerter) post(ctx context.Context, body []byte) error {

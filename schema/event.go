@@ -102,7 +102,7 @@ func DecodeSubmission(b []byte) (*Submission, error) {
 	var s Submission
 	// Unmarshal refuses trailing data after the object too.
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	if s.SchemaVersion != SchemaVersion {
 		if s.SchemaVersion > SchemaVersion {
@@ -111,7 +111,7 @@ func DecodeSubmission(b []byte) (*Submission, error) {
 		return nil, fmt.Errorf("%w: schema_version %d", ErrInvalidEvent, s.SchemaVersion)
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	return &s, nil
 }

@@ -186,7 +186,8 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if d.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	var lc net.ListenConfig
+	if d.ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (set TURNIN_HTTP_ADDR to another address)", cfg.HTTPAddr, err)
 	}
 	d.URL = "http://" + d.ln.Addr().String()

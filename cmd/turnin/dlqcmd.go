@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"text/tabwriter"
 	"time"
@@ -348,8 +347,7 @@ func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, g := range rep.Gone {
 		fmt.Fprintf(stdout, "    %s/%d/%d %s %s\n", g.Topic, g.Partition, g.Offset, g.TenantID, g.ReceiptID)
 	}
-	os.Exit(1)
-	return nil
+	return errFailed
 }
 
 func runReplay(ctx context.Context, args []string, stdout io.Writer) error {

@@ -59,13 +59,23 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(2)
 	}
+	os.Exit(run(cmd))
+}
+
+// errFailed makes a command exit 1 after it printed why (an audit that
+// found something gone).
+var errFailed = errors.New("failed")
+
+func run(cmd command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.run(ctx, os.Args[2:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "turnin %s: %v\n", os.Args[1], err)
-		os.Exit(1)
+	err := cmd.run(ctx, os.Args[2:], os.Stdout)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errFailed):
+		return 1
 	}
+	fmt.Fprintf(os.Stderr, "turnin %s: %v\n", os.Args[1], err)
+	return 1
 }

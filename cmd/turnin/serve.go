@@ -102,7 +102,8 @@ func runAPI(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", ao.addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", ao.addr)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func TestOverloadedServerLatencyGrows(t *testing.T) {
 		t.Fatalf("PerSecond has %d seconds, want 2", len(res.PerSecond))
 	}
 	first, second := res.PerSecond[0], res.PerSecond[1]
-	if first.Scheduled != 100 || second.Scheduled != 50 || !(second.P50 > first.P50) {
+	if first.Scheduled != 100 || second.Scheduled != 50 || second.P50 <= first.P50 {
 		t.Errorf("per second %+v then %+v: want 100 then 50 requests with a growing p50", first, second)
 	}
 }

@@ -208,7 +208,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("objstore: get %s: %w", key, err)
 	}
 	if _, err := o.Stat(); err != nil {
-		o.Close()
+		_ = o.Close()
 		if r := minio.ToErrorResponse(err); r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" {
 			return nil, ErrNotFound
 		}

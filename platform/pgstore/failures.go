@@ -80,7 +80,7 @@ func IndexFailures(ctx context.Context, pool *pgxpool.Pool, fs []Failure) ([]Fai
 		for _, f := range fs {
 			tag, err := br.Exec()
 			if err != nil {
-				br.Close()
+				_ = br.Close()
 				return err
 			}
 			if tag.RowsAffected() == 1 {

@@ -70,7 +70,7 @@ func RecordBatch(ctx context.Context, pool *pgxpool.Pool, in []Incoming) (*Batch
 		return err
 	})
 	if IsUniqueViolation(err) {
-		return nil, fmt.Errorf("%w: %v", ErrRaced, err)
+		return nil, fmt.Errorf("%w: %w", ErrRaced, err)
 	}
 	return res, err
 }

@@ -96,7 +96,7 @@ func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
 		t.Fatalf("testenv: create database: %v", err)
 	}
@@ -114,7 +114,7 @@ func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 			t.Errorf("testenv: drop database: %v", err)
 			return
 		}
-		defer c.Close(cctx)
+		defer func() { _ = c.Close(cctx) }()
 		if _, err := c.Exec(cctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("testenv: drop database: %v", err)
 		}
@@ -132,7 +132,7 @@ func makeTemplate(admin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}

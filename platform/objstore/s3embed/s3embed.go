@@ -116,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		be.Shutdown()
 	}()
 	if err := s.waitReady(ctx); err != nil {
-		s.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -161,7 +161,8 @@ func (s *Server) Close() error {
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("s3embed: pick a port: %w", err)
 	}
