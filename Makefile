@@ -37,6 +37,19 @@ test: ## run every test against real PostgreSQL, the embedded broker and S3 (sta
 	@url=$$($(PG) start) && $(PG) clean-test-dbs && \
 	TURNIN_TEST_DATABASE_URL="$$url" $(GOTEST) $(TESTFLAGS) $(PKGS)
 
+.PHONY: kafka-up
+kafka-up: ## start a real 3-broker Apache Kafka 4.x cluster on 127.0.0.1 (jars from Maven Central, cached)
+	@infra/kafka.sh up
+
+.PHONY: kafka-down
+kafka-down: ## stop the 3-broker cluster
+	@infra/kafka.sh down
+
+.PHONY: test-cluster
+test-cluster: ## run the suite against the 3-broker cluster instead of the embedded broker
+	@url=$$($(PG) start) && $(PG) clean-test-dbs && seeds=$$(infra/kafka.sh up) && \
+	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) $(PKGS)
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	go test ./schema -run '^$$' -fuzz FuzzDecodeSubmission -fuzztime $(FUZZTIME)
