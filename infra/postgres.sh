@@ -52,7 +52,8 @@ ensure_installed() {
 # as_owner runs a command as the cluster's owner: PostgreSQL refuses to run as root.
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    # From /, which the owner can always enter (the checkout may be private).
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
