@@ -64,6 +64,9 @@ type Config struct {
 	// ObjectCheck says how the accept path checks the uploaded object.
 	// Defaults to ObjectCheckHead.
 	ObjectCheck ObjectCheck
+	// AcceptMode is AcceptQueue, turnin itself, or AcceptSync, the
+	// synchronous comparison baseline. Defaults to AcceptQueue.
+	AcceptMode AcceptMode
 	// ReceiptKeyID and ReceiptKey sign receipts. Required.
 	ReceiptKeyID string
 	ReceiptKey   ed25519.PrivateKey
@@ -98,6 +101,9 @@ func (c Config) WithDefaults() Config {
 	if c.ObjectCheck == "" {
 		c.ObjectCheck = ObjectCheckHead
 	}
+	if c.AcceptMode == "" {
+		c.AcceptMode = AcceptQueue
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -119,6 +125,8 @@ func (c Config) Validate() error {
 		return errors.New("api: RetryAfter: at least 1s (it is sent in whole seconds)")
 	case c.ProduceTimeout <= 0 || c.StatTimeout <= 0 || c.RefreshInterval <= 0:
 		return errors.New("api: timeouts and intervals must be positive")
+	case c.AcceptMode != AcceptQueue && c.AcceptMode != AcceptSync:
+		return fmt.Errorf("api: AcceptMode: %q is neither %q nor %q", c.AcceptMode, AcceptQueue, AcceptSync)
 	case c.ObjectCheck != ObjectCheckHead && c.ObjectCheck != ObjectCheckDeferred:
 		return fmt.Errorf("api: ObjectCheck: %q is neither %q nor %q", c.ObjectCheck, ObjectCheckHead, ObjectCheckDeferred)
 	}
@@ -140,6 +148,22 @@ const (
 	// of refused. For floods beyond what the store answers HEADs for; keep
 	// verification on in the consumer when using it.
 	ObjectCheckDeferred ObjectCheck = "deferred"
+)
+
+// AcceptMode is how POST /v1/submissions records a submission.
+type AcceptMode string
+
+const (
+	// AcceptQueue produces the event to the log (acks=all) and answers
+	// 202; consumers write the database later. turnin. The default.
+	AcceptQueue AcceptMode = "queue"
+	// AcceptSync is the comparison baseline — the essay's naive path: one
+	// transaction writes the submission, the enrollment row and the hot
+	// per-assignment counter before the answer, and the API answers 200
+	// with the state processed. It touches PostgreSQL on every request, by
+	// design: it exists to be measured against the queue, never to run a
+	// deadline.
+	AcceptSync AcceptMode = "sync"
 )
 
 // Deps are the parts the server runs on.

@@ -102,6 +102,7 @@ type apiOpts struct {
 	refresh         time.Duration
 	receiptKey      string
 	objectCheck     string
+	acceptMode      string
 }
 
 func (o *apiOpts) register(f *flags, withReceiptKey bool) {
@@ -111,6 +112,7 @@ func (o *apiOpts) register(f *flags, withReceiptKey bool) {
 	f.Int64(&o.maxObjectSize, "max-upload-size", "TURNIN_MAX_UPLOAD_SIZE", api.DefaultMaxObjectSize, "largest declared upload, in bytes")
 	f.Duration(&o.retryAfter, "retry-after", "TURNIN_RETRY_AFTER", api.DefaultRetryAfter, "Retry-After sent with every 503")
 	f.String(&o.objectCheck, "object-check", "TURNIN_OBJECT_CHECK", string(api.ObjectCheckHead), "how the accept path checks the uploaded file: head (one HEAD per submission, refuse with 422) or deferred (no store I/O; the consumer's verification dead-letters a bad object)")
+	f.String(&o.acceptMode, "accept-mode", "TURNIN_ACCEPT_MODE", string(api.AcceptQueue), "queue (turnin) or sync (the synchronous comparison baseline: writes the database before answering; for measurements only)")
 	f.Duration(&o.refresh, "snapshot-refresh", "TURNIN_SNAPSHOT_REFRESH", api.DefaultRefreshInterval, "how often API keys and assignments are reloaded")
 	if withReceiptKey {
 		f.String(&o.receiptKey, "receipt-key", "TURNIN_RECEIPT_KEY", "", "Ed25519 seed (32 bytes, base64) that signs receipts; required")
@@ -121,7 +123,7 @@ func (o *apiOpts) config(k kafka.Config, seed []byte) api.Config {
 	c := api.Config{
 		Addr: o.addr, PublicURL: o.publicURL, MaxInFlight: o.maxInFlight, MaxObjectSize: o.maxObjectSize,
 		RetryAfter: o.retryAfter, RefreshInterval: o.refresh, ProduceTimeout: k.ProduceTimeout,
-		ObjectCheck: api.ObjectCheck(o.objectCheck),
+		ObjectCheck: api.ObjectCheck(o.objectCheck), AcceptMode: api.AcceptMode(o.acceptMode),
 	}
 	if seed != nil {
 		c.ReceiptKey = ed25519.NewKeyFromSeed(seed)
