@@ -107,7 +107,9 @@ func TestRetryTiers(t *testing.T) {
 // the failure, and a partition that waits does not hold the others back.
 func TestDelayGate(t *testing.T) {
 	e := newEnv(t)
-	const delay = 2 * time.Second
+	// Long enough that the group join and first fetch fit well inside it on a
+	// slow machine: the due record must be processed before the fresh one is due.
+	const delay = 5 * time.Second
 	if err := kafka.EnsureTopics(testenv.Ctx(t, 30*time.Second), e.producer, e.kafka.Config(t),
 		kafka.Topics(e.kafka.Topic, 1)...); err != nil {
 		t.Fatal(err)
