@@ -128,8 +128,8 @@ func (s *Submission) Validate() error {
 		}
 	}
 	switch {
-	case s.EventID == "":
-		return errors.New("event_id: missing")
+	case !printable(s.EventID, 128):
+		return errors.New("event_id: must be 1 to 128 printable characters")
 	case s.ReceiptID != ReceiptID(s.TenantID, s.IdempotencyKey):
 		return errors.New("receipt_id: not the receipt id of tenant_id and idempotency_key")
 	case ValidateIdempotencyKey(s.IdempotencyKey) != nil:
@@ -140,12 +140,27 @@ func (s *Submission) Validate() error {
 		return errors.New("size: must be positive")
 	case !ValidSHA256(s.SHA256):
 		return errors.New("sha256: must be 64 lowercase hex digits")
-	case s.ContentType == "":
-		return errors.New("content_type: missing")
+	case !printable(s.ContentType, 255):
+		return errors.New("content_type: must be 1 to 255 printable characters")
 	case s.AcceptedAt.IsZero():
 		return errors.New("accepted_at: missing")
 	case s.RequestDigest != s.Digest():
 		return errors.New("request_digest: does not match the event's fields")
 	}
 	return nil
+}
+
+// printable reports whether s is 1 to max bytes of printable ASCII and
+// spaces: nothing a database or a header would choke on (a NUL byte in a
+// text column would fail every write of the batch, again and again).
+func printable(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -147,6 +147,14 @@ func TestDecodeSubmissionRejects(t *testing.T) {
 		"upper sha":      {mutate(func(m map[string]any) { m["sha256"] = strings.ToUpper(m["sha256"].(string)) }), ErrInvalidEvent},
 		"digest":         {mutate(func(m map[string]any) { m["size"] = 7 }), ErrInvalidEvent},
 		"no accepted_at": {mutate(func(m map[string]any) { delete(m, "accepted_at") }), ErrInvalidEvent},
+		"NUL event id":   {mutate(func(m map[string]any) { m["event_id"] = "e\x00" }), ErrInvalidEvent},
+		"NUL media type": {func() []byte { // digest recomputed: only the NUL is wrong
+			ev := sampleEvent()
+			ev.ContentType = "text/plain\x00"
+			ev.RequestDigest = ev.Digest()
+			b, _ := ev.Encode()
+			return b
+		}(), ErrInvalidEvent},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
