@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/turnin-dev/turnin/api"
 	"github.com/turnin-dev/turnin/api/client"
 	"github.com/turnin-dev/turnin/platform/testenv"
 	"github.com/turnin-dev/turnin/schema"
@@ -137,7 +138,7 @@ func TestAcceptPathNeverTouchesPostgres(t *testing.T) {
 // TestNo202WhenBrokerRefuses (invariant 1): a broker that refuses the
 // write gets a 503 with Retry-After, and nothing is on the log.
 func TestNo202WhenBrokerRefuses(t *testing.T) {
-	h := newHarness(t, harnessOpts{cfg: cfgProduceTimeout(2 * time.Second)})
+	h := newHarness(t, harnessOpts{cfg: api.Config{ProduceTimeout: 2 * time.Second}})
 	if h.kafka.Embedded == nil {
 		t.Skip("fault injection needs the embedded broker")
 	}
@@ -167,7 +168,7 @@ func TestNo202WhenBrokerRefuses(t *testing.T) {
 // same receipt id.
 func TestNo202WhenBrokerSlow(t *testing.T) {
 	const timeout = time.Second
-	h := newHarness(t, harnessOpts{cfg: cfgProduceTimeout(timeout)})
+	h := newHarness(t, harnessOpts{cfg: api.Config{ProduceTimeout: timeout}})
 	if h.kafka.Embedded == nil {
 		t.Skip("fault injection needs the embedded broker")
 	}
@@ -208,7 +209,7 @@ func TestNo202WhenBrokerSlow(t *testing.T) {
 // answers 503 in bounded time and readiness says so.
 func TestNo202WhenBrokerDown(t *testing.T) {
 	const timeout = time.Second
-	h := newHarness(t, harnessOpts{cfg: cfgProduceTimeout(timeout)})
+	h := newHarness(t, harnessOpts{cfg: api.Config{ProduceTimeout: timeout}})
 	if h.kafka.Embedded == nil {
 		t.Skip("stopping the broker needs the embedded broker")
 	}

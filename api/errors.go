@@ -60,7 +60,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		status = http.StatusInternalServerError
 	}
 	msg := se.Message
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Counted in the metrics; a log line per refusal would add work
+		// exactly when the server is overloaded.
+		s.log.Debug("request refused", "code", se.Code, "path", c.Path(), "err", err, "request_id", requestID(c))
+	case status >= 500:
 		s.log.Error("request failed", "code", se.Code, "path", c.Path(), "err", err, "request_id", requestID(c))
 		if se.Code == schema.CodeInternal {
 			msg = "internal error"

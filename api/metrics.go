@@ -16,7 +16,6 @@ type metrics struct {
 	accepted      prometheus.Counter
 	produceErrors *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
-	snapshotAge   prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -38,10 +37,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			Name: "turnin_overload_rejections_total",
 			Help: "Requests refused with 503 overloaded, by limit reached.",
 		}, []string{"limit"}),
-		snapshotAge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "turnin_snapshot_refreshed_seconds_ago",
-			Help: "Set to 0 at each successful key/assignment snapshot refresh (see turnin_snapshot_last_refresh_timestamp_seconds).",
-		}),
 	}
 	reg.MustRegister(m.requests, m.accepted, m.produceErrors, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

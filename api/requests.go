@@ -20,17 +20,6 @@ type submitRequest struct {
 	ClientSubmittedAt string `json:"client_submitted_at"`
 }
 
-// uploadRequest is the body of POST /v1/uploads.
-type uploadRequest struct {
-	CourseID     string `json:"course_id"`
-	AssignmentID string `json:"assignment_id"`
-	StudentID    string `json:"student_id"`
-	Filename     string `json:"filename"`
-	ContentType  string `json:"content_type"`
-	Size         int64  `json:"size"`
-	SHA256       string `json:"sha256"`
-}
-
 // assignmentRequest is the body of PUT /v1/assignments/{assignment_id}.
 type assignmentRequest struct {
 	CourseID   string             `json:"course_id"`
@@ -97,7 +86,9 @@ func (r *submitRequest) validate(maxSize int64) error {
 	return nil
 }
 
-func (r *uploadRequest) validate(maxSize int64) error {
+// validateUpload checks the body of POST /v1/uploads; it has no times to
+// parse, so it decodes straight into the shared wire type.
+func validateUpload(r *schema.UploadRequest, maxSize int64) error {
 	if err := validateIDs([2]string{"course_id", r.CourseID}, [2]string{"assignment_id", r.AssignmentID},
 		[2]string{"student_id", r.StudentID}); err != nil {
 		return err

@@ -70,7 +70,6 @@ func (s *Server) refresh(ctx context.Context) error {
 	s.snap.keys.Store(&keys)
 	s.snap.assignments.Store(&as)
 	s.snap.loadedAt.Store(time.Now().UnixNano())
-	s.metrics.snapshotAge.Set(0)
 	return nil
 }
 

@@ -15,11 +15,11 @@ import (
 // file's bytes never pass through turnin.
 func (s *Server) handleUpload(c echo.Context) error {
 	tenant := tenantOf(c)
-	var body uploadRequest
+	var body schema.UploadRequest
 	if err := decodeJSON(c.Request(), s.cfg.MaxBodyBytes, s.cfg.MaxJSONDepth, &body); err != nil {
 		return err
 	}
-	if err := body.validate(s.cfg.MaxObjectSize); err != nil {
+	if err := validateUpload(&body, s.cfg.MaxObjectSize); err != nil {
 		return err
 	}
 	if _, err := s.openAssignment(tenant, body.CourseID, body.AssignmentID, body.StudentID); err != nil {

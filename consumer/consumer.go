@@ -16,7 +16,6 @@ import (
 
 	"github.com/turnin-dev/turnin/platform/backoff"
 	"github.com/turnin-dev/turnin/platform/kafka"
-	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/schema"
 )
 
@@ -387,9 +386,6 @@ func alive(items []*Item) []*Item {
 	}
 	return out
 }
-
-// IsTransient reports whether a batch error is an infrastructure failure.
-func IsTransient(err error) bool { return pgstore.IsTransient(err) }
 
 // Tiers returns one consumer for the main topic and one for each retry tier
 // of cfg (cfg.Tier is ignored), all routing failures through one

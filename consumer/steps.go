@@ -43,12 +43,6 @@ type Step interface {
 	Process(ctx context.Context, items []*Item) error
 }
 
-// forEach runs fn over items with at most n at once, returning the first
-// batch-level error.
-func forEach(ctx context.Context, items []*Item, n int, fn func(context.Context, *Item) error) error {
-	return parallel(ctx, items, n, fn)
-}
-
 // parallel runs fn over xs with at most n at once and returns the first
 // error; it waits for every started call.
 func parallel[T any](ctx context.Context, xs []T, n int, fn func(context.Context, T) error) error {
@@ -101,7 +95,7 @@ func (*VerifyStep) Name() string { return "verify" }
 
 // Process implements Step.
 func (v *VerifyStep) Process(ctx context.Context, items []*Item) error {
-	return forEach(ctx, items, v.Concurrency, func(ctx context.Context, it *Item) error {
+	return parallel(ctx, items, v.Concurrency, func(ctx context.Context, it *Item) error {
 		if !sampled(it.Event.ReceiptID, v.Fraction) {
 			return nil
 		}
@@ -158,7 +152,7 @@ func (w *WebhookStep) Process(ctx context.Context, items []*Item) error {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return forEach(ctx, items, w.Concurrency, func(ctx context.Context, it *Item) error {
+	return parallel(ctx, items, w.Concurrency, func(ctx context.Context, it *Item) error {
 		ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(it.Record.Value))

@@ -97,10 +97,5 @@ func CodeOf(err error) Code {
 	return CodeInternal
 }
 
-// Sentinel errors shared by adapters.
-var (
-	// ErrNotFound is returned by stores when a resource does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict is returned when a write collides with different existing data.
-	ErrConflict = errors.New("conflict")
-)
+// ErrNotFound is returned by stores when a resource does not exist.
+var ErrNotFound = errors.New("not found")

@@ -184,9 +184,6 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config, topics ...strin
 	return nil
 }
 
-// Ping reports whether the brokers answer a metadata request.
-func Ping(ctx context.Context, cl *kgo.Client) error { return cl.Ping(ctx) }
-
 func ptr[T any](v T) *T { return &v }
 
 // slogLogger adapts slog to franz-go's logger, at info level and above.

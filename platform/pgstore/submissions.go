@@ -44,9 +44,6 @@ func (o Outcome) String() string {
 // BatchResult is what RecordBatch did with each event, index for index.
 type BatchResult struct {
 	Outcomes []Outcome
-	// Attempt and Late are set for Recorded events.
-	Attempt []int
-	Late    []bool
 }
 
 // ErrRaced is returned when another writer recorded one of the batch's
@@ -76,7 +73,7 @@ func RecordBatch(ctx context.Context, pool *pgxpool.Pool, in []Incoming) (*Batch
 }
 
 func recordBatch(ctx context.Context, tx pgx.Tx, in []Incoming) (*BatchResult, error) {
-	res := &BatchResult{Outcomes: make([]Outcome, len(in)), Attempt: make([]int, len(in)), Late: make([]bool, len(in))}
+	res := &BatchResult{Outcomes: make([]Outcome, len(in))}
 	assignments, existing, attempts, err := lookup(ctx, tx, in)
 	if err != nil {
 		return nil, err
@@ -108,7 +105,7 @@ func recordBatch(ctx context.Context, tx pgx.Tx, in []Incoming) (*BatchResult, e
 		tk := triple{ev.TenantID, ev.AssignmentID, ev.StudentID}
 		attempts[tk]++
 		late, secs := a.Lateness(ev.StudentID, ev.AcceptedAt)
-		res.Outcomes[i], res.Attempt[i], res.Late[i] = Recorded, attempts[tk], late
+		res.Outcomes[i] = Recorded
 		c := counters[AssignmentKey{ev.TenantID, ev.AssignmentID}]
 		if c == nil {
 			c = &counter{}
