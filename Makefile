@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES   := schema platform api consumer dlq cmd/turnin
+MODULES   := schema platform api consumer dlq cmd/turnin e2e
 PKGS      := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BIN       := bin/turnin
 PG        := infra/postgres.sh
@@ -49,6 +49,16 @@ kafka-down: ## stop the 3-broker cluster
 test-cluster: ## run the suite against the 3-broker cluster instead of the embedded broker
 	@url=$$($(PG) start) && $(PG) clean-test-dbs && seeds=$$(infra/kafka.sh up) && \
 	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) $(PKGS)
+
+.PHONY: e2e
+e2e: ## run only the fault-injection suite (e2e/); KAFKA=cluster runs it on the 3-broker cluster
+	@url=$$($(PG) start) && seeds= && name=embedded && \
+	if [ "$(KAFKA)" = cluster ]; then seeds=$$(infra/kafka.sh up) && name=cluster; fi && \
+	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) -v ./e2e/...; \
+	status=$$?; echo "scenario table: .data/e2e/$$name.md; process logs: .data/e2e/logs/"; exit $$status
+
+.PHONY: check
+check: test test-cluster ## what CI runs: the whole suite on the embedded broker, then again on the 3-broker cluster
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)

@@ -66,6 +66,30 @@ type Config struct {
 	// drains the main topic. A tier consumer processes a record only once
 	// its delay has passed since the failure that sent it there.
 	Tier int
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed process) before giving its partitions to
+	// others. Defaults to franz-go's 45s; brokers accept 6s at the least.
+	SessionTimeout time.Duration
+	// RebalanceTimeout bounds how long a rebalance waits for every member
+	// to rejoin; some brokers wait that long for a crashed member. A
+	// member rejoins only between batches, so it must exceed TxTimeout.
+	// Defaults to franz-go's 60s.
+	RebalanceTimeout time.Duration
+	// Faults are crash points for fault-injection tests; zero in production.
+	Faults Faults
+}
+
+// Faults are points where a fault-injection test may crash a real consumer
+// process (the e2e suite's consumers SIGKILL themselves there). Each, when
+// set, is called at its point on every batch.
+type Faults struct {
+	// BeforeRecord runs after the batch's earlier steps, before its
+	// database transactions begin.
+	BeforeRecord func()
+	// BeforeOffsetCommit runs after the database commit and after failed
+	// records are acknowledged by their topic, before the offsets are
+	// committed.
+	BeforeOffsetCommit func()
 }
 
 // Topic is the topic this consumer drains.
@@ -133,6 +157,10 @@ func (c Config) Validate() error {
 		return errors.New("consumer: BackoffMin and BackoffMax: 0 < min <= max")
 	case c.TxTimeout <= 0:
 		return errors.New("consumer: TxTimeout: must be positive")
+	case c.SessionTimeout < 0:
+		return errors.New("consumer: SessionTimeout: must not be negative")
+	case c.RebalanceTimeout < 0 || (c.RebalanceTimeout > 0 && c.RebalanceTimeout <= c.TxTimeout):
+		return fmt.Errorf("consumer: RebalanceTimeout: %v must exceed TxTimeout (%v): members rejoin only between batches", c.RebalanceTimeout, c.TxTimeout)
 	case c.Tier < 0 || c.Tier > len(c.RetryDelays):
 		return fmt.Errorf("consumer: Tier: %d, but there are %d retry tiers", c.Tier, len(c.RetryDelays))
 	}
@@ -225,6 +253,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("partitions lost; their uncommitted records will be redelivered", "partitions", m)
 		}),
 	)
+	if c.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.cfg.SessionTimeout))
+	}
+	if c.cfg.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(c.cfg.RebalanceTimeout))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
@@ -295,9 +329,14 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, recs []*kgo.Recor
 	bctx, cancel := context.WithTimeout(ctx, c.cfg.TxTimeout)
 	defer cancel()
 	for _, s := range c.steps {
-		if s == Step(c.record) && c.beforeRecord != nil {
-			if err := c.beforeRecord(); err != nil {
-				return err
+		if s == Step(c.record) {
+			if f := c.cfg.Faults.BeforeRecord; f != nil {
+				f()
+			}
+			if c.beforeRecord != nil {
+				if err := c.beforeRecord(); err != nil {
+					return err
+				}
 			}
 		}
 		if err := s.Process(bctx, alive(items)); err != nil {
@@ -323,6 +362,9 @@ func (c *Consumer) handle(ctx context.Context, cl *kgo.Client, recs []*kgo.Recor
 			c.log.Warn("record failed", "class", f.Class, "permanent", f.Permanent,
 				"topic", it.Record.Topic, "partition", it.Record.Partition, "offset", it.Record.Offset, "err", f.Err)
 		}
+	}
+	if f := c.cfg.Faults.BeforeOffsetCommit; f != nil {
+		f()
 	}
 	if c.beforeOffsetCommit != nil {
 		if err := c.beforeOffsetCommit(recs); err != nil {

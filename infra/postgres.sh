@@ -7,6 +7,8 @@
 #   infra/postgres.sh status   exit 0 when it accepts connections
 #   infra/postgres.sh url      print the connection URL
 #   infra/postgres.sh clean-test-dbs   drop databases left by earlier test runs
+#   infra/postgres.sh restart          stop at once (as a crash would) and start again
+#   infra/postgres.sh destroy          stop and delete the cluster's data directory
 #
 # Settings: TURNIN_PG_PORT (default 55432), TURNIN_DATA_DIR (default <repo>/.data).
 set -euo pipefail
@@ -108,6 +110,14 @@ stop() {
   log "stopped"
 }
 
+# restart stops the server without a checkpoint (recovery runs at the next start, as
+# after a crash) and starts it again.
+restart() {
+  local bin; bin=$(find_bin)
+  as_owner "$bin/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+  start >/dev/null
+}
+
 # clean_test_dbs drops the databases earlier test runs left behind.
 clean_test_dbs() {
   local bin; bin=$(find_bin)
@@ -123,7 +133,9 @@ case "${1:-}" in
   start) start ;;
   clean-test-dbs) clean_test_dbs ;;
   stop) stop ;;
+  restart) restart ;;
+  destroy) stop; rm -rf "$pgdata"; log "removed $pgdata" ;;
   status) ready ;;
   url) echo "$url" ;;
-  *) echo "usage: $0 start|stop|status|url|clean-test-dbs" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|destroy|status|url|clean-test-dbs" >&2; exit 2 ;;
 esac

@@ -26,6 +26,9 @@ type consumerOpts struct {
 	tier           string
 	permanent      string
 	retryable      string
+	sessionTimeout time.Duration
+	rebalance      time.Duration
+	batchTimeout   time.Duration
 }
 
 func (o *consumerOpts) register(f *flags) {
@@ -39,6 +42,9 @@ func (o *consumerOpts) register(f *flags) {
 	f.String(&o.retryDelays, "retry-delays", "TURNIN_RETRY_DELAYS", "5s,1m,10m", "delays of the retry tiers, tier 1 first; their count is the number of tiers (empty: failures are dead-lettered at once)")
 	f.String(&o.permanent, "permanent-classes", "TURNIN_PERMANENT_CLASSES", "", "error classes to dead-letter at once, overriding their classification (comma-separated)")
 	f.String(&o.retryable, "retryable-classes", "TURNIN_RETRYABLE_CLASSES", "", "error classes to send through the retry tiers, overriding their classification (comma-separated)")
+	f.Duration(&o.sessionTimeout, "session-timeout", "TURNIN_CONSUMER_SESSION_TIMEOUT", 45*time.Second, "how long the group waits for a crashed member before reassigning its partitions (brokers allow 6s at the least)")
+	f.Duration(&o.rebalance, "rebalance-timeout", "TURNIN_CONSUMER_REBALANCE_TIMEOUT", time.Minute, "how long a rebalance waits for members to rejoin; must exceed --batch-timeout")
+	f.Duration(&o.batchTimeout, "batch-timeout", "TURNIN_BATCH_TIMEOUT", consumer.DefaultTxTimeout, "longest one batch may take (verification, webhook, database) before it is abandoned and retried")
 	f.String(&o.tier, "tier", "TURNIN_CONSUMER_TIER", "all", "what this process drains: all (the main topic and every retry tier), main, or a tier number")
 }
 
@@ -79,7 +85,8 @@ func (o *consumerOpts) config(k kafka.Config) (consumer.Config, error) {
 	if err != nil {
 		return consumer.Config{}, err
 	}
-	c := consumer.Config{Kafka: k, Group: o.group, BatchSize: o.batch, MaxConcurrentTx: o.maxTx, RateLimit: o.rate, RetryDelays: delays}
+	c := consumer.Config{Kafka: k, Group: o.group, BatchSize: o.batch, MaxConcurrentTx: o.maxTx, RateLimit: o.rate, RetryDelays: delays,
+		SessionTimeout: o.sessionTimeout, RebalanceTimeout: o.rebalance, TxTimeout: o.batchTimeout}
 	for _, cl := range splitList(o.permanent) {
 		if c.Permanent == nil {
 			c.Permanent = map[schema.ErrorClass]bool{}
@@ -126,6 +133,9 @@ func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
 	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
 	ccfg, err := co.config(kcfg)
 	if err != nil {
+		return err
+	}
+	if ccfg.Faults, err = faultsFromEnv(log); err != nil {
 		return err
 	}
 	if co.verifyFraction > 0 {
