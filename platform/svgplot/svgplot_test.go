@@ -3,6 +3,7 @@ package svgplot
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"io"
 	"math"
 	"strings"
@@ -42,7 +43,7 @@ func render(t *testing.T, c Chart) element {
 		t.Fatal(err)
 	}
 	var root element
-	if err := xml.NewDecoder(&buf).Decode(&root); err != nil && err != io.EOF {
+	if err := xml.NewDecoder(&buf).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatalf("not XML: %v\n%s", err, buf.String())
 	}
 	if root.XMLName.Local != "svg" || root.attr("role") != "img" {
