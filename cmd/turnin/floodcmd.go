@@ -66,11 +66,13 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := flood(ctx, log, o)
+	rep, stop, err := flood(ctx, log, o)
 	if err != nil {
 		return err
 	}
 	files, err := floodreport.Write(o.report, rep)
+	log.Info("flood: stopping and removing the temporary data (the objects of every path)")
+	stop()
 	if err != nil {
 		return err
 	}
@@ -82,28 +84,40 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// flood starts the stack, floods every path in turn and assembles the report.
-func flood(ctx context.Context, log *slog.Logger, o floodOptions) (*floodreport.Report, error) {
+// flood starts the stack, floods every path in turn and assembles the
+// report. stop stops the stack and removes its data; it may take a while.
+func flood(ctx context.Context, log *slog.Logger, o floodOptions) (_ *floodreport.Report, stop func(), err error) {
 	o.prof.withDefaults()
 	dir, err := os.MkdirTemp("", "turnin-flood-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	stops = append(stops, func() { _ = os.RemoveAll(dir) })
 	d, err := StartDev(ctx, DevConfig{
 		DataDir: dir, DatabaseURL: o.databaseURL, HTTPAddr: "127.0.0.1:0", SyncWrites: o.fsync, KafkaBrokers: o.brokers,
 		Kafka: kafka.Config{Logger: log}.WithDefaults(), S3: objstore.Config{}.WithDefaults(),
 		API: api.Config{ObjectCheck: api.ObjectCheck(o.objectCheck)}, VerifyFraction: o.verify, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer d.Close()
+	stops = append(stops, d.Close)
 	rctx, cancel := context.WithCancel(ctx)
 	var serving []chan error
 	hc := o.prof.httpClient()
 	mc := &http.Client{Timeout: 5 * time.Second}
-	defer func() {
+	stops = append(stops, func() {
 		// Idle keep-alive connections would hold the servers' shutdown.
 		hc.CloseIdleConnections()
 		mc.CloseIdleConnections()
@@ -113,7 +127,7 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (*floodreport.
 				log.Warn("flood: a server stopped with an error", "err", err)
 			}
 		}
-	}()
+	})
 	serve := func(run func(context.Context) error) {
 		c := make(chan error, 1)
 		serving = append(serving, c)
@@ -127,28 +141,28 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (*floodreport.
 	// its submissions, so that server's snapshot knows it at once.
 	_, syncKey, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	syncSrv, err := api.New(api.Config{ObjectCheck: api.ObjectCheck(o.objectCheck), AcceptMode: api.AcceptSync,
 		ReceiptKey: syncKey, ReceiptKeyID: "flood-sync"},
 		api.Deps{Producer: d.Producer, Topic: kcfg.Topic, Store: d.Store, DB: d.DB, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	syncURL, syncLn, err := listen(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serve(func(ctx context.Context) error { return syncSrv.Run(ctx, syncLn) })
 	// The bare baseline produces to its own topic on the same broker, so no
 	// consumer reads its records.
 	bareTopic := kcfg.Topic + ".bare"
 	if err := kafka.EnsureTopics(ctx, d.Producer, kcfg, bareTopic); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bareURL, bareLn, err := listen(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bareHTTP := &http.Server{Handler: bare.Handler(d.Producer, bareTopic, DevTenant), ReadHeaderTimeout: 10 * time.Second}
 	serve(func(ctx context.Context) error {
@@ -202,16 +216,16 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (*floodreport.
 	for _, name := range o.paths {
 		mkTarget, ok := targets[name]
 		if !ok {
-			return nil, fmt.Errorf("--paths: unknown path %q (bare, queue, sync)", name)
+			return nil, nil, fmt.Errorf("--paths: unknown path %q (bare, queue, sync)", name)
 		}
 		t := mkTarget()
 		if err := t.uploads.PutAssignment(ctx, t.assignment, client.Assignment{CourseID: o.prof.course, DueAt: time.Now().Add(24 * time.Hour).UTC()}); err != nil {
-			return nil, fmt.Errorf("create assignment: %w", err)
+			return nil, nil, fmt.Errorf("create assignment: %w", err)
 		}
 		log.Info("flood starting", "path", name, "profile", o.prof.String())
 		fr, err := driveFlood(ctx, log, o.prof, t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if t.name == "queue" {
 			fr.path.Audit = auditWindow(ctx, kcfg, d.cfg.Consumer.WithDefaults().GroupID(), fr.start, d)
@@ -219,7 +233,7 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (*floodreport.
 		rep.Paths = append(rep.Paths, fr.path)
 		hc.CloseIdleConnections()
 	}
-	return rep, nil
+	return rep, stop, nil
 }
 
 // auditWindow runs `turnin audit` over the flood's window and says what it found.
