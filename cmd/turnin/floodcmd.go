@@ -17,10 +17,12 @@ import (
 	"github.com/turnin-dev/turnin/api"
 	"github.com/turnin-dev/turnin/api/bare"
 	"github.com/turnin-dev/turnin/api/client"
+	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/dlq"
 	"github.com/turnin-dev/turnin/platform/floodreport"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
+	"github.com/turnin-dev/turnin/schema"
 )
 
 // floodOptions configures `turnin flood`.
@@ -30,6 +32,7 @@ type floodOptions struct {
 	paths       []string
 	databaseURL string
 	brokers     []string
+	topic       string
 	fsync       bool
 	objectCheck string
 	verify      float64
@@ -54,6 +57,7 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	f.String(&paths, "paths", "TURNIN_FLOOD_PATHS", "bare,queue,sync", "paths to flood, in this order: bare, queue, sync")
 	f.String(&o.databaseURL, "database-url", "TURNIN_DATABASE_URL", DefaultDatabaseURL, "PostgreSQL URL")
 	f.String(&seeds, "kafka-brokers", "TURNIN_KAFKA_BROKERS", "", "seed brokers of a Kafka cluster to use (default: an embedded broker)")
+	f.String(&o.topic, "topic", "TURNIN_TOPIC", schema.DefaultTopic, "main topic (retry, dead-letter and bare topics are named after it); pick a fresh one on a shared cluster")
 	f.Bool(&o.fsync, "fsync", "TURNIN_FLOOD_FSYNC", true, "embedded broker: fsync every write before acknowledging (the turnin dev default)")
 	f.String(&o.objectCheck, "object-check", "TURNIN_OBJECT_CHECK", string(api.ObjectCheckHead), "head or deferred (see turnin api -h); applies to the queue and sync paths")
 	f.Float64(&o.verify, "verify-fraction", "TURNIN_VERIFY_FRACTION", 1, "share of submissions whose object the consumer verifies")
@@ -106,8 +110,11 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (_ *floodrepor
 	stops = append(stops, func() { _ = os.RemoveAll(dir) })
 	d, err := StartDev(ctx, DevConfig{
 		DataDir: dir, DatabaseURL: o.databaseURL, HTTPAddr: "127.0.0.1:0", SyncWrites: o.fsync, KafkaBrokers: o.brokers,
-		Kafka: kafka.Config{Logger: log}.WithDefaults(), S3: objstore.Config{}.WithDefaults(),
+		Kafka: kafka.Config{Topic: o.topic, Logger: log}.WithDefaults(), S3: objstore.Config{}.WithDefaults(),
 		API: api.Config{ObjectCheck: api.ObjectCheck(o.objectCheck)}, VerifyFraction: o.verify, Logger: log,
+		// Its own consumer group, so a flood on a shared cluster never
+		// joins another deployment's group.
+		Consumer: consumer.Config{Group: "turnin-flood." + o.topic},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -182,7 +189,7 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (_ *floodrepor
 	rss := metricsRSS(mc, d.URL) // one process serves all three
 	broker := "embedded kfake (fsync per write: " + fmt.Sprint(o.fsync) + ")"
 	if len(o.brokers) > 0 {
-		broker = "Kafka cluster " + strings.Join(o.brokers, ",")
+		broker = "Kafka cluster " + strings.Join(o.brokers, ",") + ", replication factor " + fmt.Sprint(kcfg.ReplicationFactor)
 	}
 	run := time.Now().Format("150405")
 	targets := map[string]func() floodTarget{
