@@ -65,6 +65,12 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	o.paths, o.brokers = splitList(paths), splitList(seeds)
+	// Absolute now: the embedded S3 gateway changes the working directory.
+	report, err := filepath.Abs(o.report)
+	if err != nil {
+		return err
+	}
+	o.report = report
 	o.command = "turnin flood " + strings.Join(args, " ")
 	log, err := lo.logger()
 	if err != nil {
