@@ -65,7 +65,7 @@ func TestFloodReport(t *testing.T) {
 	for _, want := range []string{"## Where it ran", "## The essay's table, measured", "## Plots", "## Raw series",
 		"| Property | Bare handler | Queue-based pipeline (turnin) | Synchronous write |",
 		"Accept latency P50 / P99 / P99.9", "What the DB sees", "Lost submissions", "against bare", "(latency-p99.svg)",
-		"`turnin audit` over the Queue-based pipeline (turnin) flood's window", "0 gone."} {
+		"`turnin audit` over the Queue-based pipeline (turnin) flood's window", "0 gone.", "1-minute load average"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

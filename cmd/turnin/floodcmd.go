@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -226,6 +227,7 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (_ *floodrepor
 			{Name: "database pool", Value: fmt.Sprintf("%d connections (pool_max_conns in the URL)", d.DB.Config().MaxConns)},
 			{Name: "load generator", Value: "in the same process as the servers, sharing the same cores"},
 		}}
+	var loads []string
 	for _, name := range o.paths {
 		mkTarget, ok := targets[name]
 		if !ok {
@@ -236,17 +238,31 @@ func flood(ctx context.Context, log *slog.Logger, o floodOptions) (_ *floodrepor
 			return nil, nil, fmt.Errorf("create assignment: %w", err)
 		}
 		log.Info("flood starting", "path", name, "profile", o.prof.String())
+		loadBefore := loadAverage()
 		fr, err := driveFlood(ctx, log, o.prof, t)
 		if err != nil {
 			return nil, nil, err
 		}
+		loads = append(loads, fmt.Sprintf("%s %s → %s", t.title, loadBefore, loadAverage()))
 		if t.name == "queue" {
 			fr.path.Audit = auditWindow(ctx, kcfg, d.cfg.Consumer.WithDefaults().GroupID(), fr.start, d)
 		}
 		rep.Paths = append(rep.Paths, fr.path)
 		hc.CloseIdleConnections()
 	}
+	rep.Notes = append(rep.Notes, fmt.Sprintf("The machine's 1-minute load average at the start and end of each path (%d cores, shared with whatever else runs): %s. "+
+		"The paths run one after the other, so a load that changes between them moves their figures; compare the ratios with that in mind.",
+		runtime.NumCPU(), strings.Join(loads, "; ")))
 	return rep, stop, nil
+}
+
+// loadAverage is the 1-minute load average, "?" where /proc has none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // auditWindow runs `turnin audit` over the flood's window and says what it found.
