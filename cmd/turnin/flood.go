@@ -429,7 +429,7 @@ func machine() floodreport.Machine {
 
 // versions names turnin's commit and the versions of the parts that matter.
 func versions() []floodreport.Setting {
-	rev, mods := "not stamped (built by go test or go run)", map[string]string{}
+	rev, mods := "not stamped in the binary (built with -buildvcs=false, or by go test)", map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
