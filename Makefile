@@ -70,6 +70,13 @@ bench: ## run the benchmarks (BENCHTIME=1x by default)
 	@url=$$($(PG) start) && \
 	TURNIN_TEST_DATABASE_URL="$$url" go test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKGS)
 
+FLOOD_DIR  ?= docs/flood/embedded
+FLOOD_ARGS ?=
+
+.PHONY: flood
+flood: build ## one deadline flood against bare, queue and sync paths side by side; report to FLOOD_DIR (FLOOD_ARGS for flags)
+	@url=$$($(PG) start) && $(BIN) flood --database-url "$$url" --report $(FLOOD_DIR) $(FLOOD_ARGS)
+
 .PHONY: lint
 lint: ## gofmt, go vet, and golangci-lint when installed
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

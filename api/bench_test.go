@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/api"
+	"github.com/turnin-dev/turnin/api/bare"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/kafka/embedded"
 	"github.com/turnin-dev/turnin/platform/loadgen"
@@ -151,7 +151,7 @@ func newBenchEnv(b *testing.B, fsync bool) *benchEnv {
 		b.Fatal(err)
 	}
 	e.syncURL = serve(b, sync.Handler())
-	e.bareURL = serve(b, bareHandler(producer, k.Topic))
+	e.bareURL = serve(b, bare.Handler(producer, k.Topic, "bench"))
 
 	// 1,000 students, each with an uploaded file.
 	for i := 0; i < 1000; i++ {
@@ -232,31 +232,4 @@ func serve(b *testing.B, h http.Handler) string {
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
-}
-
-// bareHandler is the baseline: decode the body, produce the same event
-// record with acks=all, answer 202 once acknowledged. No authentication,
-// validation, deadline, object check or receipt signature.
-func bareHandler(producer *kgo.Client, topic string) http.Handler {
-	e := echo.New()
-	e.POST("/v1/submissions", func(c echo.Context) error {
-		var req struct {
-			CourseID, AssignmentID, StudentID, ObjectKey, SHA256, ContentType string
-			Size                                                              int64
-		}
-		if err := json.NewDecoder(c.Request().Body).Decode(&req); err != nil {
-			return c.NoContent(http.StatusBadRequest)
-		}
-		ev := &schema.Submission{SchemaVersion: 1, EventID: "bare", TenantID: "bench", CourseID: req.CourseID,
-			AssignmentID: req.AssignmentID, StudentID: req.StudentID, IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
-			ObjectKey: req.ObjectKey, Size: req.Size, SHA256: req.SHA256, ContentType: req.ContentType, AcceptedAt: time.Now()}
-		ev.ReceiptID = schema.ReceiptID(ev.TenantID, ev.IdempotencyKey)
-		ev.RequestDigest = ev.Digest()
-		val, _ := ev.Encode()
-		if err := producer.ProduceSync(c.Request().Context(), &kgo.Record{Topic: topic, Key: []byte(ev.Key()), Value: val}).FirstErr(); err != nil {
-			return c.NoContent(http.StatusServiceUnavailable)
-		}
-		return c.JSON(http.StatusAccepted, map[string]string{"receipt_id": ev.ReceiptID})
-	})
-	return e
 }

@@ -40,6 +40,11 @@ type DevConfig struct {
 	HTTPAddr string
 	// KafkaPort is the embedded broker's port on 127.0.0.1; 0 picks one.
 	KafkaPort int
+	// KafkaBrokers, when set, are the seeds of an existing Kafka cluster to
+	// use instead of starting the embedded broker (as `turnin flood
+	// --kafka-brokers` does against the 3-broker cluster). Topics are then
+	// created with Kafka.ReplicationFactor, capped at the broker count.
+	KafkaBrokers []string
 	// S3Addr is the embedded S3 gateway's address; empty picks a port.
 	S3Addr string
 	// SyncWrites makes the broker fsync before acknowledging.
@@ -62,9 +67,12 @@ type DevConfig struct {
 // embedded S3 gateway, the API, over a real PostgreSQL. Tests start it on
 // port 0 with a temporary directory, exactly as `turnin dev` does.
 type Dev struct {
-	cfg      DevConfig
-	Broker   *embedded.Broker
-	S3       *s3embed.Server
+	cfg DevConfig
+	// Broker is the embedded broker, nil when KafkaBrokers named a cluster.
+	Broker *embedded.Broker
+	S3     *s3embed.Server
+	// Store is the object-store client the API and consumers use.
+	Store    *objstore.Store
 	DB       *pgxpool.Pool
 	Producer *kgo.Client
 	API      *api.Server
@@ -125,15 +133,19 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		return nil, err
 	}
 
-	if d.Broker, err = embedded.Start(embedded.Config{
-		DataDir: filepath.Join(cfg.DataDir, "kafka"), SyncWrites: cfg.SyncWrites, Port: cfg.KafkaPort,
-	}); err != nil {
-		return nil, err
-	}
-	d.closers = append(d.closers, d.Broker.Close)
 	kcfg := cfg.Kafka
-	kcfg.Brokers = d.Broker.Addrs()
-	kcfg.ReplicationFactor = 1
+	if len(cfg.KafkaBrokers) > 0 {
+		kcfg.Brokers = cfg.KafkaBrokers
+	} else {
+		if d.Broker, err = embedded.Start(embedded.Config{
+			DataDir: filepath.Join(cfg.DataDir, "kafka"), SyncWrites: cfg.SyncWrites, Port: cfg.KafkaPort,
+		}); err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, d.Broker.Close)
+		kcfg.Brokers = d.Broker.Addrs()
+		kcfg.ReplicationFactor = 1
+	}
 	kcfg = kcfg.WithDefaults()
 	d.cfg.Kafka = kcfg
 	if d.Producer, err = kafka.NewProducer(kcfg); err != nil {
@@ -157,6 +169,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.Store = store
 	if err := store.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"dlq":        {"dead letters: index (the indexer process) | list | show | redrive", runDLQ},
 	"replay":     {"re-read a topic from a time or offsets: move a stopped group back, or copy to a topic", runReplay},
 	"loadtest":   {"client: drive an API like a deadline flood, open loop, and report latency and outcomes", runLoadtest},
+	"flood":      {"side by side: the same flood against the queue path, the synchronous baseline and a bare handler; writes a report", runFlood},
 	"audit":      {"prove every accepted receipt in a window is processed, retrying, dead-lettered or queued", runAudit},
 	"migrate":    {"apply the database migrations", runMigrate},
 	"tenant":     {"manage tenants: create NAME | revoke-key KEY", runTenant},

@@ -124,6 +124,12 @@ func TestOverloadedServerLatencyGrows(t *testing.T) {
 	if first.Scheduled != 100 || second.Scheduled != 50 || second.P50 <= first.P50 {
 		t.Errorf("per second %+v then %+v: want 100 then 50 requests with a growing p50", first, second)
 	}
+	// The per-second series (what the flood report plots) carries the same
+	// queueing: every request due in the second second (i ≥ 100) waits at
+	// least 10ms·i + 20ms ≥ 1.02s from its scheduled time.
+	if second.P50 < time.Second || second.P999 < second.P99 || second.P999 < time.Second {
+		t.Errorf("second second p50 %v p999 %v: want ≥ 1s by construction (queueing from the schedule counts)", second.P50, second.P999)
+	}
 }
 
 // TestSaturatedGeneratorDoesNotHideQueueing caps the generator at one

@@ -87,9 +87,9 @@ type Second struct {
 	OK, Errors int
 	// Dropped counts those never sent.
 	Dropped int
-	// P50, P99 and Max are the latencies (from scheduled send time) of the
-	// completed requests due in this second; zero when none completed.
-	P50, P99, Max time.Duration
+	// P50, P99, P999 and Max are the latencies (from scheduled send time)
+	// of the completed requests due in this second; zero when none completed.
+	P50, P99, P999, Max time.Duration
 }
 
 // Snapshot is the progress of a run so far, given to Config.Progress.

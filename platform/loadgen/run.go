@@ -285,8 +285,8 @@ func (r *runner) finalize(k int) {
 	if s.final || k >= r.closedBelow || s.outstanding > 0 {
 		return
 	}
-	q := s.h.Quantiles(0.5, 0.99, 1)
-	s.P50, s.P99, s.Max = q[0], q[1], q[2]
+	q := s.h.Quantiles(0.5, 0.99, 0.999, 1)
+	s.P50, s.P99, s.P999, s.Max = q[0], q[1], q[2], q[3]
 	s.h, s.final = nil, true
 }
 

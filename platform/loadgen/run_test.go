@@ -42,8 +42,8 @@ func checkInvariants(t *testing.T, res *Result) {
 		if sec.Scheduled != sec.Sent+sec.Dropped || sec.Sent != sec.OK+sec.Errors {
 			t.Errorf("PerSecond[%d] = %+v does not add up", k, sec)
 		}
-		if sec.OK+sec.Errors > 0 && (sec.P50 <= 0 || sec.P50 > sec.P99 || sec.P99 > sec.Max) {
-			t.Errorf("PerSecond[%d] quantiles %v %v %v out of order", k, sec.P50, sec.P99, sec.Max)
+		if sec.OK+sec.Errors > 0 && (sec.P50 <= 0 || sec.P50 > sec.P99 || sec.P99 > sec.P999 || sec.P999 > sec.Max) {
+			t.Errorf("PerSecond[%d] quantiles %v %v %v %v out of order", k, sec.P50, sec.P99, sec.P999, sec.Max)
 		}
 		s.Scheduled += sec.Scheduled
 		s.OK += sec.OK
