@@ -52,7 +52,7 @@ var pageFuncs = template.FuncMap{
 		return ""
 	},
 	"rfc":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-	"wait": func(s float64) string { return waitText(s) },
+	"wait": waitText,
 }
 
 func waitText(s float64) string {

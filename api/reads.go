@@ -162,8 +162,10 @@ func (s *Server) timeline(ctx context.Context, tenant, id string) (*schema.Timel
 	switch {
 	case rec != nil:
 		tl.State = schema.StateProcessed
-		tl.Events = append(tl.Events, schema.TimelineEvent{At: rec.ProcessedAt.UTC(), Kind: schema.EventProcessed, Attempt: rec.Attempt,
-			Detail: lateDetail(rec.Late, rec.SecondsLate)})
+		// Not Attempt: that counts processing attempts; this is the
+		// student's n-th submission to the assignment.
+		tl.Events = append(tl.Events, schema.TimelineEvent{At: rec.ProcessedAt.UTC(), Kind: schema.EventProcessed,
+			Detail: fmt.Sprintf("stored as the student's submission #%d; %s", rec.Attempt, lateDetail(rec.Late, rec.SecondsLate))})
 	case len(fs) > 0 && fs[len(fs)-1].RedriveID == nil:
 		tl.State = fs[len(fs)-1].State
 	}
@@ -173,9 +175,9 @@ func (s *Server) timeline(ctx context.Context, tenant, id string) (*schema.Timel
 
 func lateDetail(late bool, secs int64) string {
 	if !late {
-		return "stored; on time"
+		return "on time"
 	}
-	return fmt.Sprintf("stored; late by %s", (time.Duration(secs) * time.Second).String())
+	return fmt.Sprintf("late by %s", (time.Duration(secs) * time.Second).String())
 }
 
 // handleTimeline answers a receipt's timeline.

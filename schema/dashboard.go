@@ -51,9 +51,11 @@ type Timeline struct {
 
 // TimelineEvent is one step of a Timeline.
 type TimelineEvent struct {
-	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"`
-	Attempt int       `json:"attempt,omitempty"`
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	// Attempt is the processing attempt that failed (retrying,
+	// dead_lettered), counted from 1.
+	Attempt int `json:"attempt,omitempty"`
 	// Error says why an attempt failed (retrying, dead_lettered).
 	Error *ProcessingError `json:"error,omitempty"`
 	// By names who redrove it (redriven).

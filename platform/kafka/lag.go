@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -53,8 +54,11 @@ func MeasureBacklog(ctx context.Context, cl *kgo.Client, cfg Config, topic, grou
 	if err != nil {
 		return nil, fmt.Errorf("kafka: start offsets of %s: %w", topic, err)
 	}
+	// A group that never committed has no offsets: Kafka answers with none,
+	// some brokers (kfake) with GROUP_ID_NOT_FOUND. Either way, everything
+	// from the log start waits.
 	commits, err := adm.FetchOffsets(ctx, group)
-	if err != nil && !errors.Is(err, kadm.ErrEmpty) {
+	if err != nil && !errors.Is(err, kadm.ErrEmpty) && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, fmt.Errorf("kafka: offsets of group %s: %w", group, err)
 	}
 	from := map[int32]kgo.Offset{}
