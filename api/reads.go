@@ -35,6 +35,7 @@ type backlogCache struct {
 	mu      sync.Mutex
 	last    *kafka.Backlog
 	at      time.Time
+	failing bool // logged once per outage, not once per poll
 }
 
 func (b *backlogCache) get(ctx context.Context) (*kafka.Backlog, error) {
@@ -50,11 +51,20 @@ func (b *backlogCache) get(ctx context.Context) (*kafka.Backlog, error) {
 	defer cancel()
 	bl, err := b.measure(mctx)
 	if err != nil {
+		if b.failing {
+			return nil, errBacklogStillFailing
+		}
+		b.failing = true
 		return nil, err
 	}
+	b.failing = false
 	b.last, b.at = bl, time.Now()
 	return bl, nil
 }
+
+// errBacklogStillFailing says the measurement failed again; the first
+// failure was logged.
+var errBacklogStillFailing = errors.New("backlog measurement still failing")
 
 func backlogStatus(b *kafka.Backlog) *schema.BacklogStatus {
 	if b == nil {
@@ -79,9 +89,9 @@ func (s *Server) overview(ctx context.Context, tenant string, a *schema.Assignme
 		Counts: schema.SubmissionCounts{Processed: counts.Submissions, Students: counts.Students, Late: counts.Late,
 			Retrying: counts.Retrying, DeadLettered: counts.DeadLettered}}
 	bl, err := s.backlog.get(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, errBacklogStillFailing) {
 		// The counts are still worth showing; the page says the backlog is unknown.
-		s.log.Warn("could not measure the backlog", "err", err)
+		s.log.Warn("could not measure the backlog; the dashboard shows it as unknown until it can", "err", err)
 	}
 	out.Backlog = backlogStatus(bl)
 	return out, nil
