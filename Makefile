@@ -6,6 +6,7 @@ MODULES   := schema platform api consumer dlq cmd/turnin e2e
 PKGS      := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BIN       := bin/turnin
 PG        := infra/postgres.sh
+CHROMIUM  := infra/chromium.sh
 GOTEST    ?= go test
 TESTFLAGS ?= -race -timeout 20m
 FUZZTIME  ?= 20s
@@ -33,8 +34,8 @@ db-stop: ## stop the local PostgreSQL
 	@$(PG) stop
 
 .PHONY: test
-test: ## run every test against real PostgreSQL, the embedded broker and S3 (starts what it needs)
-	@url=$$($(PG) start) && $(PG) clean-test-dbs && \
+test: ## run every test against real PostgreSQL, the embedded broker and S3 (starts what it needs; installs Chromium for the dashboard test)
+	@$(CHROMIUM) ensure >/dev/null && url=$$($(PG) start) && $(PG) clean-test-dbs && \
 	TURNIN_TEST_DATABASE_URL="$$url" $(GOTEST) $(TESTFLAGS) $(PKGS)
 
 .PHONY: kafka-up

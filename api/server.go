@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
 	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/schema"
@@ -70,6 +72,15 @@ type Config struct {
 	// ReceiptKeyID and ReceiptKey sign receipts. Required.
 	ReceiptKeyID string
 	ReceiptKey   ed25519.PrivateKey
+	// SessionKey signs dashboard session cookies; give every instance
+	// behind one address the same key. Defaults to random bytes per
+	// process: sessions end when the process restarts.
+	SessionKey []byte
+	// SessionTTL is how long a dashboard sign-in lasts. Defaults to 12h.
+	SessionTTL time.Duration
+	// BacklogTTL is how long one backlog measurement is reused by the
+	// dashboard. Defaults to 2s.
+	BacklogTTL time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -98,6 +109,12 @@ func (c Config) WithDefaults() Config {
 	def(&c.RefreshInterval, DefaultRefreshInterval)
 	def(&c.ProduceTimeout, DefaultProduceTimeout)
 	def(&c.StatTimeout, DefaultStatTimeout)
+	def(&c.SessionTTL, DefaultSessionTTL)
+	def(&c.BacklogTTL, DefaultBacklogTTL)
+	if len(c.SessionKey) == 0 {
+		c.SessionKey = make([]byte, 32)
+		_, _ = rand.Read(c.SessionKey) // crypto/rand.Read never fails on supported platforms
+	}
 	if c.ObjectCheck == "" {
 		c.ObjectCheck = ObjectCheckHead
 	}
@@ -123,7 +140,9 @@ func (c Config) Validate() error {
 		return errors.New("api: MaxInFlight: must be positive")
 	case c.RetryAfter < time.Second:
 		return errors.New("api: RetryAfter: at least 1s (it is sent in whole seconds)")
-	case c.ProduceTimeout <= 0 || c.StatTimeout <= 0 || c.RefreshInterval <= 0:
+	case len(c.SessionKey) < 32:
+		return errors.New("api: SessionKey: at least 32 bytes")
+	case c.ProduceTimeout <= 0 || c.StatTimeout <= 0 || c.RefreshInterval <= 0 || c.SessionTTL <= 0 || c.BacklogTTL <= 0:
 		return errors.New("api: timeouts and intervals must be positive")
 	case c.AcceptMode != AcceptQueue && c.AcceptMode != AcceptSync:
 		return fmt.Errorf("api: AcceptMode: %q is neither %q nor %q", c.AcceptMode, AcceptQueue, AcceptSync)
@@ -182,6 +201,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registry receives the metrics; nil makes a private one.
 	Registry *prometheus.Registry
+	// Backlog measures the consumers' backlog for the dashboard (see
+	// kafka.MeasureBacklog); nil leaves the backlog unknown.
+	Backlog func(context.Context) (*kafka.Backlog, error)
 }
 
 // Server is the HTTP API.
@@ -198,6 +220,8 @@ type Server struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	now      func() time.Time
+	backlog  backlogCache
+	pages    *pages
 }
 
 // New builds a server. Call Run to load the snapshots and serve.
@@ -219,6 +243,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, producer: deps.Producer, topic: deps.Topic, store: deps.Store, db: deps.DB,
 		log: deps.Logger.With("component", "api"), inflight: make(chan struct{}, cfg.MaxInFlight),
 		registry: deps.Registry, now: time.Now,
+		backlog: backlogCache{measure: deps.Backlog, ttl: cfg.BacklogTTL},
+	}
+	var err error
+	if s.pages, err = loadPages(); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(deps.Registry, s)
 	s.e = s.routes()
@@ -242,10 +271,17 @@ func (s *Server) routes() *echo.Echo {
 	auth := s.authenticate
 	e.POST("/v1/uploads", s.handleUpload, auth)
 	e.POST("/v1/submissions", s.handleSubmit, auth, s.limitInFlight)
-	e.GET("/v1/submissions/:receipt_id", s.handleStatus, auth)
 	e.PUT("/v1/assignments/:assignment_id", s.handlePutAssignment, auth)
 	e.GET("/v1/assignments/:assignment_id", s.handleGetAssignment, auth)
-	e.GET("/v1/assignments/:assignment_id/submissions", s.handleList, auth)
+	// The dashboard's pages poll the read endpoints with their session.
+	read := s.authenticateRead
+	e.GET("/v1/submissions/:receipt_id", s.handleStatus, read)
+	e.GET("/v1/assignments/:assignment_id/submissions", s.handleList, read)
+	e.GET("/v1/submissions/:receipt_id/timeline", s.handleTimeline, read)
+	e.GET("/v1/assignments/:assignment_id/overview", s.handleOverview, read)
+	e.GET("/v1/assignments/:assignment_id/dead-letters", s.handleDeadLetters, read)
+	e.POST("/v1/receipts/verify", s.handleVerifyReceipt, auth)
+	s.dashboardRoutes(e)
 	return e
 }
 

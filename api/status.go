@@ -92,6 +92,18 @@ func (s *Server) handleList(c echo.Context) error {
 		}
 		q.Student = v
 	}
+	for _, w := range []struct {
+		name string
+		to   **time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if v := c.QueryParam(w.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return schema.FieldError(schema.CodeInvalidField, w.name, w.name+" must be an RFC 3339 time")
+			}
+			*w.to = &t
+		}
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	// One more than the page, to know whether there is a next one.

@@ -194,8 +194,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		acfg.ReceiptKeyID = receiptKeyID(acfg.ReceiptKey.Public().(ed25519.PublicKey))
 	}
 	acfg.ProduceTimeout = kcfg.ProduceTimeout
+	group := ccfg.WithDefaults().GroupID()
 	if d.API, err = api.New(acfg, api.Deps{
 		Producer: d.Producer, Topic: kcfg.Topic, Store: store, DB: d.DB, Logger: log,
+		Backlog: func(ctx context.Context) (*kafka.Backlog, error) {
+			return kafka.MeasureBacklog(ctx, d.Producer, kcfg, kcfg.Topic, group)
+		},
 	}); err != nil {
 		return nil, err
 	}

@@ -53,8 +53,9 @@ func TestDevEndToEnd(t *testing.T) {
 
 	var banner bytes.Buffer
 	printBanner(&banner, d, dir, dbURL, schema.DefaultTopic, objstore.DefaultBucket, true)
-	if !strings.Contains(banner.String(), d.APIKey) || !strings.Contains(banner.String(), "turnin submit --course cs101 --assignment hw1") {
-		t.Fatalf("banner lacks the key or the example:\n%s", banner.String())
+	if !strings.Contains(banner.String(), d.APIKey) || !strings.Contains(banner.String(), "turnin submit --course cs101 --assignment hw1") ||
+		!strings.Contains(banner.String(), d.URL+"/dashboard") {
+		t.Fatalf("banner lacks the key, the example or the dashboard's URL:\n%s", banner.String())
 	}
 
 	c := client.New(d.URL, d.APIKey)

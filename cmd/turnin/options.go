@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/turnin-dev/turnin/api"
+	"github.com/turnin-dev/turnin/consumer"
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/objstore"
 	"github.com/turnin-dev/turnin/platform/telemetry"
@@ -103,6 +104,8 @@ type apiOpts struct {
 	receiptKey      string
 	objectCheck     string
 	acceptMode      string
+	sessionKey      string
+	group           string
 }
 
 func (o *apiOpts) register(f *flags, withReceiptKey bool) {
@@ -114,7 +117,9 @@ func (o *apiOpts) register(f *flags, withReceiptKey bool) {
 	f.String(&o.objectCheck, "object-check", "TURNIN_OBJECT_CHECK", string(api.ObjectCheckHead), "how the accept path checks the uploaded file: head (one HEAD per submission, refuse with 422) or deferred (no store I/O; the consumer's verification dead-letters a bad object)")
 	f.String(&o.acceptMode, "accept-mode", "TURNIN_ACCEPT_MODE", string(api.AcceptQueue), "queue (turnin) or sync (the synchronous comparison baseline: writes the database before answering; for measurements only)")
 	f.Duration(&o.refresh, "snapshot-refresh", "TURNIN_SNAPSHOT_REFRESH", api.DefaultRefreshInterval, "how often API keys and assignments are reloaded")
-	if withReceiptKey {
+	if withReceiptKey { // turnin api; dev knows its own consumers
+		f.String(&o.group, "backlog-group", "TURNIN_CONSUMER_GROUP", consumer.DefaultGroup, "consumer group whose backlog the dashboard shows")
+		f.String(&o.sessionKey, "session-key", "TURNIN_SESSION_KEY", "", "secret (32+ bytes, base64) that signs dashboard sessions; give every API instance the same one (default: random per process)")
 		f.String(&o.receiptKey, "receipt-key", "TURNIN_RECEIPT_KEY", "", "Ed25519 seed (32 bytes, base64) that signs receipts; required")
 	}
 }
@@ -124,6 +129,9 @@ func (o *apiOpts) config(k kafka.Config, seed []byte) api.Config {
 		Addr: o.addr, PublicURL: o.publicURL, MaxInFlight: o.maxInFlight, MaxObjectSize: o.maxObjectSize,
 		RetryAfter: o.retryAfter, RefreshInterval: o.refresh, ProduceTimeout: k.ProduceTimeout,
 		ObjectCheck: api.ObjectCheck(o.objectCheck), AcceptMode: api.AcceptMode(o.acceptMode),
+	}
+	if o.sessionKey != "" {
+		c.SessionKey, _ = base64.StdEncoding.DecodeString(o.sessionKey) // a bad one fails Validate
 	}
 	if seed != nil {
 		c.ReceiptKey = ed25519.NewKeyFromSeed(seed)

@@ -98,7 +98,10 @@ func runAPI(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(ao.config(kcfg, seed), api.Deps{Producer: producer, Topic: kcfg.Topic, Store: store, DB: pool, Logger: log})
+	srv, err := api.New(ao.config(kcfg, seed), api.Deps{Producer: producer, Topic: kcfg.Topic, Store: store, DB: pool, Logger: log,
+		Backlog: func(ctx context.Context) (*kafka.Backlog, error) {
+			return kafka.MeasureBacklog(ctx, producer, kcfg, kcfg.Topic, ao.group)
+		}})
 	if err != nil {
 		return err
 	}
@@ -119,6 +122,7 @@ func printBanner(w io.Writer, d *Dev, dataDir, dbURL, topic, bucket string, sync
 turnin is running (embedded mode). Ctrl-C stops it; data stays in %s.
 
   API         %s   (/healthz, /readyz, /metrics)
+  Dashboard   %s/dashboard   (sign in with the API key below)
   Kafka       %s   topic %s (%s)
   S3          %s   bucket %s
   PostgreSQL  %s
@@ -132,7 +136,7 @@ Try it from another terminal (a demo assignment cs101/hw1 is due in a week):
   bin/turnin submit --course cs101 --assignment hw1 --student s-001 --file essay.txt
   bin/turnin status <receipt_id printed by submit>
 
-`, dataDir, d.URL, d.Broker.Addrs()[0], topic, fsync, d.S3.Endpoint, bucket, dbURL, DevTenant, d.APIKey, d.URL, d.APIKey)
+`, dataDir, d.URL, d.URL, d.Broker.Addrs()[0], topic, fsync, d.S3.Endpoint, bucket, dbURL, DevTenant, d.APIKey, d.URL, d.APIKey)
 }
 
 // backends are what a service process connects to before it starts.

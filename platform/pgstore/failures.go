@@ -157,15 +157,42 @@ func ListFailures(ctx context.Context, pool *pgxpool.Pool, f FailureFilter) ([]F
 }
 
 // StartRedrive records who asked for a redrive of what, and returns its id.
-func StartRedrive(ctx context.Context, pool *pgxpool.Pool, by string, filter any, target string, matched int) (int64, error) {
+// A filter naming a tenant stamps the row with it.
+func StartRedrive(ctx context.Context, pool *pgxpool.Pool, by string, filter FailureFilter, target string, matched int) (int64, error) {
 	fj, err := json.Marshal(filter)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
-	err = pool.QueryRow(ctx, `INSERT INTO redrives (requested_by, filter, target, matched) VALUES ($1, $2, $3, $4)
-		RETURNING redrive_id`, by, fj, target, matched).Scan(&id)
+	err = pool.QueryRow(ctx, `INSERT INTO redrives (requested_by, filter, target, matched, tenant_id) VALUES ($1, $2, $3, $4, $5)
+		RETURNING redrive_id`, by, fj, target, matched, nullable(filter.Tenant)).Scan(&id)
 	return id, err
+}
+
+// RedriveRecord is one row of the redrive audit trail.
+type RedriveRecord struct {
+	ID          int64
+	RequestedBy string
+	RequestedAt time.Time
+	Target      string
+	Matched     int
+	Moved       int
+	FinishedAt  *time.Time
+}
+
+// Redrives returns the audit rows of the given redrive ids.
+func Redrives(ctx context.Context, pool *pgxpool.Pool, ids []int64) (map[int64]RedriveRecord, error) {
+	rows, _ := pool.Query(ctx, `SELECT redrive_id, requested_by, requested_at, target, matched, moved, finished_at
+		FROM redrives WHERE redrive_id = ANY($1)`, ids)
+	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RedriveRecord, error) {
+		var x RedriveRecord
+		return x, r.Scan(&x.ID, &x.RequestedBy, &x.RequestedAt, &x.Target, &x.Matched, &x.Moved, &x.FinishedAt)
+	})
+	out := make(map[int64]RedriveRecord, len(rs))
+	for _, r := range rs {
+		out[r.ID] = r
+	}
+	return out, err
 }
 
 // MarkRedriven marks one failure as redriven by redrive id and counts it.

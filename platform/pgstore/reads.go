@@ -75,6 +75,8 @@ type ListQuery struct {
 	Latest bool
 	// Student, when set, keeps only that student's submissions.
 	Student string
+	// Since and Until, when set, keep submissions accepted in [Since, Until).
+	Since, Until *time.Time
 }
 
 // ListSubmissions returns a page in accept order (accepted_at, receipt_id).
@@ -92,8 +94,10 @@ func ListSubmissions(ctx context.Context, pool *pgxpool.Pool, q ListQuery) ([]Su
 		WHERE tenant_id = $1 AND assignment_id = $2
 		  AND ($3::timestamptz IS NULL OR (accepted_at, receipt_id) > ($3, $4))
 		  AND ($5 = '' OR student_id = $5)
+		  AND ($7::timestamptz IS NULL OR accepted_at >= $7)
+		  AND ($8::timestamptz IS NULL OR accepted_at < $8)
 		ORDER BY accepted_at, receipt_id
-		LIMIT $6`, q.Tenant, q.Assignment, afterT, afterR, q.Student, q.Limit)
+		LIMIT $6`, q.Tenant, q.Assignment, afterT, afterR, q.Student, q.Limit, q.Since, q.Until)
 	return pgx.CollectRows(rows, scanSubmission)
 }
 

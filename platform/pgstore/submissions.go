@@ -185,6 +185,11 @@ func recordBatch(ctx context.Context, tx pgx.Tx, in []Incoming) (*BatchResult, e
 // assignments with the students' extensions, the digests of receipts
 // already recorded, and each student's latest attempt number.
 //
+// The assignments are read FOR KEY SHARE: batches do not block each other,
+// but a bulk extension (GrantExtensions, which locks the row FOR UPDATE)
+// waits for batches judged against the old deadlines to commit, so it can
+// rejudge them, and later batches see its extensions.
+//
 // The receipt and attempt look-ups are LATERAL joins on purpose: each key is
 // one index probe, whatever the planner thinks of the table's size. A plain
 // join against unnest() can be planned as a hash join that scans the whole
@@ -211,7 +216,8 @@ func lookup(ctx context.Context, tx pgx.Tx, in []Incoming) (
 	b.Queue(`
 		SELECT a.tenant_id, a.assignment_id, a.course_id, a.due_at, a.cutoff_at
 		FROM assignments a JOIN unnest($1::text[], $2::text[]) AS k(t, a)
-		  ON a.tenant_id = k.t AND a.assignment_id = k.a`, at, aa)
+		  ON a.tenant_id = k.t AND a.assignment_id = k.a
+		FOR KEY SHARE OF a`, at, aa)
 	b.Queue(`
 		SELECT e.tenant_id, e.assignment_id, e.student_id, e.due_at
 		FROM assignment_extensions e JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, a, s)
