@@ -48,7 +48,7 @@ kafka-down: ## stop the 3-broker cluster
 
 .PHONY: test-cluster
 test-cluster: ## run the suite against the 3-broker cluster instead of the embedded broker
-	@url=$$($(PG) start) && $(PG) clean-test-dbs && seeds=$$(infra/kafka.sh up) && \
+	@$(CHROMIUM) ensure >/dev/null && url=$$($(PG) start) && $(PG) clean-test-dbs && seeds=$$(infra/kafka.sh up) && \
 	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) $(PKGS)
 
 .PHONY: e2e
@@ -57,6 +57,10 @@ e2e: ## run only the fault-injection suite (e2e/); KAFKA=cluster runs it on the 
 	if [ "$(KAFKA)" = cluster ]; then seeds=$$(infra/kafka.sh up) && name=cluster; fi && \
 	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) -v ./e2e/...; \
 	status=$$?; echo "scenario table: .data/e2e/$$name.md; process logs: .data/e2e/logs/"; exit $$status
+
+.PHONY: test-docker
+test-docker: ## run the suite on PostgreSQL, Redpanda and MinIO containers (testcontainers-go; needs a Docker engine, skips without one)
+	TURNIN_TEST_ENV=containers $(GOTEST) $(TESTFLAGS) -tags containers $(PKGS)
 
 .PHONY: check
 check: test test-cluster ## what CI runs: the whole suite on the embedded broker, then again on the 3-broker cluster

@@ -12,6 +12,10 @@
 // PostgreSQL comes from TURNIN_TEST_DATABASE_URL (set by `make test`, which
 // starts the local cluster); each test gets a fresh database cloned from a
 // migrated template.
+//
+// TURNIN_TEST_ENV=containers (`make test-docker`) replaces all three with
+// Docker containers started by testcontainers-go: PostgreSQL, Redpanda and
+// MinIO. Without a Docker engine those tests skip, saying why.
 package testenv
 
 import (
@@ -74,6 +78,9 @@ var (
 
 // DatabaseURL returns the admin URL tests create their databases through.
 func DatabaseURL(t testing.TB) string {
+	if inContainers() {
+		return requireContainers(t).PostgresURL
+	}
 	u := os.Getenv("TURNIN_TEST_DATABASE_URL")
 	if u == "" {
 		t.Fatal("TURNIN_TEST_DATABASE_URL is not set: run the tests with `make test`, which starts PostgreSQL (infra/postgres.sh) and sets it")
@@ -178,7 +185,9 @@ func (k *Kafka) Config(t testing.TB) kafka.Config {
 func NewKafka(t testing.TB, cfg embedded.Config) *Kafka {
 	t.Helper()
 	k := &Kafka{Topic: "submissions.test." + ID()}
-	if seeds := os.Getenv("TURNIN_TEST_KAFKA_SEEDS"); seeds != "" {
+	if inContainers() {
+		k.Brokers = requireContainers(t).KafkaSeeds
+	} else if seeds := os.Getenv("TURNIN_TEST_KAFKA_SEEDS"); seeds != "" {
 		k.Brokers = strings.Split(seeds, ",")
 	} else {
 		b, err := embedded.Start(cfg)
@@ -227,12 +236,19 @@ func StartObjectStore() error {
 // process's embedded S3 gateway (one per test binary, started on first use).
 func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
 	t.Helper()
-	if err := StartObjectStore(); err != nil {
-		t.Fatalf("testenv: embedded S3: %v", err)
+	var srv *s3embed.Server
+	if inContainers() {
+		c := requireContainers(t)
+		srv = &s3embed.Server{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Region: c.S3Region}
+	} else {
+		if err := StartObjectStore(); err != nil {
+			t.Fatalf("testenv: embedded S3: %v", err)
+		}
+		srv = s3Srv
 	}
 	st, err := objstore.New(objstore.Config{
-		Endpoint: s3Srv.Endpoint, AccessKey: s3Srv.AccessKey, SecretKey: s3Srv.SecretKey,
-		Bucket: "test-" + ID(), Region: s3Srv.Region,
+		Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Bucket: "test-" + ID(), Region: srv.Region,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +257,7 @@ func ObjectStore(t testing.TB) (*objstore.Store, *s3embed.Server) {
 	if err := st.EnsureBucket(Ctx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	return st, s3Srv
+	return st, srv
 }
 
 // WaitCount polls a single-number query until it returns want, failing the
