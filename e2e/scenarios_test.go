@@ -63,6 +63,7 @@ func TestConsumersKilledMidDrain(t *testing.T) {
 		}
 	})
 	items := s.prepare(ctx, floodN, poisonEvery, missingEvery)
+	extra := s.prepare(ctx, 900, poisonEvery, missingEvery)
 	w := watchOffsets(s.admin, s.group)
 	start := time.Now()
 	kills := at(ctx, 2*time.Second, func() {
@@ -77,11 +78,17 @@ func TestConsumersKilledMidDrain(t *testing.T) {
 	})
 	fr := s.flood(ctx, items, floodOpts{rate: floodRate, retry: true})
 	<-kills
-	// Until each crashed twice at its point, or until there is nothing
-	// left to crash on; the invariants are checked either way.
-	waitFor(90*time.Second, func() bool {
-		return (selfCrashes(0) >= 2 && selfCrashes(1) >= 2) || s.drained(ctx, fr.ledger)
-	})
+	// Until each consumer crashed twice at its point. The crashes are
+	// random, so when the backlog is gone first, another wave comes.
+	reached := func() bool { return selfCrashes(0) >= 2 && selfCrashes(1) >= 2 }
+	for wave := 0; ; wave++ {
+		waitFor(90*time.Second, func() bool { return reached() || s.drained(ctx, fr.ledger) })
+		if reached() || wave == 3 {
+			break
+		}
+		more := s.flood(ctx, extra[wave*300:(wave+1)*300], floodOpts{rate: floodRate, retry: true})
+		fr.ledger.Merge(more.ledger)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
