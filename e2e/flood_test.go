@@ -233,41 +233,59 @@ func (s *stack) drained(ctx context.Context, l *Ledger) bool {
 	return true
 }
 
-// observeDB reads the rows and dead letters of the scenario's tenant.
+// observeDB reads the rows and dead letters of the scenario's tenant,
+// retrying for a while when the database is away (a scenario restarts it,
+// which breaks the pool's open connections).
 func (s *stack) observeDB(ctx context.Context) Observed {
 	s.t.Helper()
+	var (
+		o   Observed
+		err error
+	)
+	for range 50 {
+		if o, err = s.tryObserveDB(ctx); err == nil {
+			return o
+		}
+		if !backoff.Sleep(ctx, 200*time.Millisecond) {
+			break
+		}
+	}
+	s.t.Fatalf("reading the database: %v", err)
+	return o
+}
+
+func (s *stack) tryObserveDB(ctx context.Context) (Observed, error) {
 	o := Observed{Rows: map[string]int{}, DeadLettered: map[string]bool{}}
 	rows, err := s.db.Query(ctx, `SELECT receipt_id, count(*) FROM submissions WHERE tenant_id = $1 GROUP BY 1`, e2eTenant)
 	if err != nil {
-		s.t.Fatal(err)
+		return o, err
 	}
 	for rows.Next() {
 		var id string
 		var n int
 		if err := rows.Scan(&id, &n); err != nil {
-			s.t.Fatal(err)
+			rows.Close()
+			return o, err
 		}
 		o.Rows[id] = n
 	}
-	if rows.Err() != nil {
-		s.t.Fatal(rows.Err())
+	if err := rows.Err(); err != nil {
+		return o, err
 	}
 	rows, err = s.db.Query(ctx, `SELECT DISTINCT receipt_id FROM failures WHERE tenant_id = $1 AND state = 'dead_lettered' AND topic = $2`,
 		e2eTenant, schema.DeadLetterTopic(s.topic))
 	if err != nil {
-		s.t.Fatal(err)
+		return o, err
 	}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			s.t.Fatal(err)
+			rows.Close()
+			return o, err
 		}
 		o.DeadLettered[id] = true
 	}
-	if rows.Err() != nil {
-		s.t.Fatal(rows.Err())
-	}
-	return o
+	return o, rows.Err()
 }
 
 // readLog reads the submissions topic from the start to its current end

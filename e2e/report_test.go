@@ -76,8 +76,15 @@ func (s *stack) verdict(ctx context.Context, name string, fr floodResult, w *off
 		}
 	}
 	var counted, rowsN int64
-	if err := s.db.QueryRow(ctx, `SELECT coalesce((SELECT submissions FROM assignment_counters WHERE tenant_id = $1 AND assignment_id = $2), 0),
-		(SELECT count(*) FROM submissions WHERE tenant_id = $1 AND assignment_id = $2)`, e2eTenant, e2eAssignment).Scan(&counted, &rowsN); err != nil {
+	var err error
+	for range 50 {
+		if err = s.db.QueryRow(ctx, `SELECT coalesce((SELECT submissions FROM assignment_counters WHERE tenant_id = $1 AND assignment_id = $2), 0),
+		(SELECT count(*) FROM submissions WHERE tenant_id = $1 AND assignment_id = $2)`, e2eTenant, e2eAssignment).Scan(&counted, &rowsN); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
 		s.t.Fatal(err)
 	}
 	if counted != rowsN {
