@@ -57,7 +57,7 @@ func MeasureBacklog(ctx context.Context, cl *kgo.Client, cfg Config, topic, grou
 	// A group that never committed has no offsets: Kafka answers with none,
 	// some brokers (kfake) with GROUP_ID_NOT_FOUND. Either way, everything
 	// from the log start waits.
-	commits, err := adm.FetchOffsets(ctx, group)
+	commits, err := fetchOffsets(ctx, adm, group)
 	if err != nil && !errors.Is(err, kadm.ErrEmpty) && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, fmt.Errorf("kafka: offsets of group %s: %w", group, err)
 	}
@@ -104,4 +104,23 @@ func MeasureBacklog(ctx context.Context, cl *kgo.Client, cfg Config, topic, grou
 		})
 	}
 	return b, nil
+}
+
+// fetchOffsets fetches a group's committed offsets, waiting out the
+// retriable errors a coordinator gives while it loads or moves (a fresh
+// cluster answers COORDINATOR_NOT_AVAILABLE until its offsets topic exists).
+func fetchOffsets(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
+	wait := 50 * time.Millisecond
+	for {
+		commits, err := adm.FetchOffsets(ctx, group)
+		if err == nil || !kerr.IsRetriable(err) || wait > 2*time.Second {
+			return commits, err
+		}
+		select {
+		case <-ctx.Done():
+			return commits, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
