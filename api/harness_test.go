@@ -91,6 +91,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Cleanup(h.db.Close)
 
 	h.kafka = testenv.NewKafka(t, o.kafkaCfg)
+	if h.kafka.Embedded == nil && o.cfg.ProduceTimeout == 0 {
+		// A real cluster on a loaded machine can take seconds over a new
+		// producer's first write (metadata, producer id, leaders settling).
+		o.cfg.ProduceTimeout = 15 * time.Second
+	}
 	kcfg := h.kafka.Config(t)
 	if o.cfg.ProduceTimeout != 0 {
 		kcfg.ProduceTimeout = o.cfg.ProduceTimeout

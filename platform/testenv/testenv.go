@@ -32,6 +32,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/kafka/embedded"
@@ -206,7 +208,39 @@ func NewKafka(t testing.TB, cfg embedded.Config) *Kafka {
 	if err := kafka.EnsureTopics(Ctx(t, 30*time.Second), cl, k.Config(t), kafka.Topics(k.Topic, 0)...); err != nil {
 		t.Fatal(err)
 	}
+	if k.Embedded == nil {
+		waitForLeaders(t, cl, kafka.Topics(k.Topic, 0))
+	}
 	return k
+}
+
+// waitForLeaders waits until every partition of topics has a leader and
+// its full set of in-sync replicas: a real cluster answers "created" before
+// that, and a produce sent in between waits for the election, which on a
+// loaded machine can outlast a test's produce timeout.
+func waitForLeaders(t testing.TB, cl *kgo.Client, topics []string) {
+	t.Helper()
+	adm := kadm.NewClient(cl)
+	ctx := Ctx(t, time.Minute)
+	for {
+		td, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil
+		for _, topic := range topics {
+			d, ok := td[topic]
+			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)
+			}
+		}
+		if ready {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("testenv: partitions of %v still without a leader or full ISR: %v", topics, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // --- Object storage ---------------------------------------------------------
