@@ -324,7 +324,10 @@ func TestRunProgress(t *testing.T) {
 	}, func(_ context.Context, seq int) (string, error) {
 		if seq == 0 {
 			s := <-seen // hold request 0 until a snapshot shows it in flight
-			seen <- s
+			select {
+			case seen <- s: // put it back for the checks below
+			default: // Progress refilled the channel meanwhile; that one will do
+			}
 		}
 		return "", nil
 	})
