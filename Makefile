@@ -14,7 +14,7 @@ BENCHTIME ?= 1x
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/turnin
@@ -34,7 +34,10 @@ db-stop: ## stop the local PostgreSQL
 	@$(PG) stop
 
 .PHONY: test
-test: ## run every test against real PostgreSQL, the embedded broker and S3 (starts what it needs; installs Chromium for the dashboard test)
+test: test-embedded test-cluster ## run every test: on the embedded broker, then on a real 3-broker Kafka cluster (starts what it needs; what CI runs)
+
+.PHONY: test-embedded
+test-embedded: ## run the suite against real PostgreSQL, the embedded broker and S3 (installs Chromium for the dashboard test)
 	@$(CHROMIUM) ensure >/dev/null && url=$$($(PG) start) && $(PG) clean-test-dbs && \
 	TURNIN_TEST_DATABASE_URL="$$url" $(GOTEST) $(TESTFLAGS) $(PKGS)
 
@@ -47,7 +50,7 @@ kafka-down: ## stop the 3-broker cluster
 	@infra/kafka.sh down
 
 .PHONY: test-cluster
-test-cluster: ## run the suite against the 3-broker cluster instead of the embedded broker
+test-cluster: ## run the suite against a real 3-broker Kafka cluster it starts (jars from Maven Central)
 	@$(CHROMIUM) ensure >/dev/null && url=$$($(PG) start) && $(PG) clean-test-dbs && seeds=$$(infra/kafka.sh up) && \
 	TURNIN_TEST_DATABASE_URL="$$url" TURNIN_TEST_KAFKA_SEEDS="$$seeds" $(GOTEST) $(TESTFLAGS) $(PKGS)
 
@@ -61,9 +64,6 @@ e2e: ## run only the fault-injection suite (e2e/); KAFKA=cluster runs it on the 
 .PHONY: test-docker
 test-docker: ## run the suite on PostgreSQL, Redpanda and MinIO containers (testcontainers-go; needs a Docker engine, skips without one)
 	TURNIN_TEST_ENV=containers $(GOTEST) $(TESTFLAGS) -tags containers $(PKGS)
-
-.PHONY: check
-check: test test-cluster ## what CI runs: the whole suite on the embedded broker, then again on the 3-broker cluster
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)

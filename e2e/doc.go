@@ -10,7 +10,7 @@
 // told, an Observed picture of where things ended, and Check, which
 // applies DESIGN.md's invariants to the two. The scenarios are the tests.
 //
-// The suite runs against the embedded broker by default (`make test`) and
+// The suite runs against the embedded broker by default (`make test-embedded`) and
 // against the 3-broker Apache Kafka cluster when TURNIN_TEST_KAFKA_SEEDS
 // names it (`make test-cluster`); scenarios that need replication (a
 // leader killed, the ISR shrunk) run only there and say so when skipped.
