@@ -38,26 +38,10 @@ func (s *stack) leaderOf(ctx context.Context, partition int32) int32 {
 }
 
 // waitFullISR waits until every partition of the scenario's topics has all
-// three replicas in sync again, so the next scenario starts whole.
+// its replicas in sync again, so the next scenario starts whole.
 func (s *stack) waitFullISR(d time.Duration) {
 	s.t.Helper()
-	topics := kafka.Topics(s.topic, 1)
-	within(s.t, d, "every replica back in sync", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		td, err := s.admin.ListTopics(ctx, topics...)
-		if err != nil {
-			return false
-		}
-		for _, topic := range topics {
-			for _, p := range td[topic].Partitions {
-				if p.Err != nil || len(p.ISR) < 3 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	testenv.WaitInSync(s.t, s.kcl, kafka.Topics(s.topic, 1), d)
 }
 
 // TestLeaderKilledMidFlood (invariant 1: once acknowledged with acks=all,

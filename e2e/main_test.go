@@ -163,11 +163,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // within polls cond every 50ms until it holds, failing the test after d.
 func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !waitFor(d, cond) {
+		t.Fatalf("not within %v: %s", d, what)
 	}
 }

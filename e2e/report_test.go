@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnin-dev/turnin/platform/backoff"
 	"github.com/turnin-dev/turnin/platform/loadgen"
 )
 
@@ -82,7 +83,9 @@ func (s *stack) verdict(ctx context.Context, name string, fr floodResult, w *off
 		(SELECT count(*) FROM submissions WHERE tenant_id = $1 AND assignment_id = $2)`, e2eTenant, e2eAssignment).Scan(&counted, &rowsN); err == nil {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		if !backoff.Sleep(ctx, 200*time.Millisecond) {
+			break
+		}
 	}
 	if err != nil {
 		s.t.Fatal(err)

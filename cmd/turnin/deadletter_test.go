@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/turnin-dev/turnin/api"
 	"github.com/turnin-dev/turnin/api/client"
 	"github.com/turnin-dev/turnin/dlq"
-	"github.com/turnin-dev/turnin/platform/objstore"
 	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/platform/testenv"
 	"github.com/turnin-dev/turnin/schema"
@@ -56,24 +53,7 @@ func TestDeadLetterThenRedrive(t *testing.T) {
 	waitState(t, c, rc.ReceiptID, schema.StateDeadLettered)
 
 	// Staff put the file where it belongs, then redrive the dead letter.
-	store, err := objstore.New(objstore.Config{Endpoint: d.S3.Endpoint, AccessKey: d.S3.AccessKey, SecretKey: d.S3.SecretKey, Region: d.S3.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	p, err := store.PresignPut(ctx, objstore.Upload{Key: req.ObjectKey, Size: req.Size, SHA256: req.SHA256, ContentType: req.ContentType})
-	if err != nil {
-		t.Fatal(err)
-	}
-	put, _ := http.NewRequestWithContext(ctx, http.MethodPut, p.URL, bytes.NewReader(content))
-	for k, v := range p.Headers {
-		put.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(put)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("upload: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	uploadObject(t, d, req, content)
 	res, err = dlq.Redrive(ctx, dlq.RedriveConfig{Filter: pgstore.FailureFilter{ReceiptIDs: []string{rc.ReceiptID}},
 		Topic: schema.DefaultTopic, By: "test"}, d.Producer, d.DB)
 	if err != nil || res.Moved != 1 {

@@ -209,26 +209,28 @@ func NewKafka(t testing.TB, cfg embedded.Config) *Kafka {
 		t.Fatal(err)
 	}
 	if k.Embedded == nil {
-		waitForLeaders(t, cl, kafka.Topics(k.Topic, 0))
+		WaitInSync(t, cl, kafka.Topics(k.Topic, 0), time.Minute)
 	}
 	return k
 }
 
-// waitForLeaders waits until every partition of topics has a leader and
-// its full set of in-sync replicas: a real cluster answers "created" before
-// that, and a produce sent in between waits for the election, which on a
-// loaded machine can outlast a test's produce timeout.
-func waitForLeaders(t testing.TB, cl *kgo.Client, topics []string) {
+// WaitInSync waits, at most d, until every partition of topics has a
+// leader and its full set of in-sync replicas. A real cluster answers
+// "created" before that, and after a broker restarts its replicas catch
+// up a while later; a produce sent in between waits for the election,
+// which on a loaded machine can outlast a test's produce timeout.
+func WaitInSync(t testing.TB, cl *kgo.Client, topics []string, d time.Duration) {
 	t.Helper()
 	adm := kadm.NewClient(cl)
-	ctx := Ctx(t, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	for {
 		td, err := adm.ListTopics(ctx, topics...)
 		ready := err == nil
 		for _, topic := range topics {
-			d, ok := td[topic]
-			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
-			for _, p := range d.Partitions {
+			desc, ok := td[topic]
+			ready = ready && ok && desc.Err == nil && len(desc.Partitions) > 0
+			for _, p := range desc.Partitions {
 				ready = ready && p.Err == nil && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)
 			}
 		}
@@ -237,7 +239,7 @@ func waitForLeaders(t testing.TB, cl *kgo.Client, topics []string) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("testenv: partitions of %v still without a leader or full ISR: %v", topics, err)
+			t.Fatalf("testenv: partitions of %v still without a leader or full ISR after %v: %v", topics, d, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
