@@ -200,12 +200,14 @@ func (h *harness) records() []*kgo.Record {
 	h.t.Helper()
 	ctx := testenv.Ctx(h.t, 20*time.Second)
 	adm := kadm.NewClient(h.producer)
-	ends, err := adm.ListEndOffsets(ctx, h.kafka.Topic)
+	ends, err := kafka.EndOffsets(ctx, adm, h.kafka.Topic)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	want := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	for _, o := range ends {
+		want += o
+	}
 	if want == 0 {
 		return nil
 	}

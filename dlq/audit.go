@@ -63,29 +63,28 @@ func Audit(ctx context.Context, cfg AuditConfig, db *pgxpool.Pool) (*AuditReport
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	topic := cfg.Kafka.Topic
-	starts, err := adm.ListOffsetsAfterMilli(ctx, cfg.Since.UnixMilli(), topic)
+	starts, err := kafka.OffsetsAfter(ctx, adm, topic, cfg.Since)
 	if err != nil {
-		return nil, fmt.Errorf("audit: start offsets: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	ends, err := adm.ListOffsetsAfterMilli(ctx, cfg.Until.UnixMilli(), topic)
+	ends, err := kafka.OffsetsAfter(ctx, adm, topic, cfg.Until)
 	if err != nil {
-		return nil, fmt.Errorf("audit: end offsets: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	committed, err := adm.FetchOffsets(ctx, cfg.Group)
+	committed, err := kafka.FetchCommitted(ctx, adm, cfg.Group)
 	if err != nil {
 		return nil, fmt.Errorf("audit: committed offsets of %s: %w", cfg.Group, err)
 	}
 	from := map[int32]kgo.Offset{}
 	to := map[int32]int64{}
 	var total int64
-	starts.Each(func(o kadm.ListedOffset) {
-		end, _ := ends.Lookup(topic, o.Partition)
-		if end.Offset > o.Offset {
-			from[o.Partition] = kgo.NewOffset().At(o.Offset)
-			to[o.Partition] = end.Offset
-			total += end.Offset - o.Offset
+	for p, start := range starts {
+		if end := ends[p]; end > start {
+			from[p] = kgo.NewOffset().At(start)
+			to[p] = end
+			total += end - start
 		}
-	})
+	}
 	consumedTo := func(p int32) int64 {
 		if o, ok := committed.Lookup(topic, p); ok && o.Err == nil {
 			return o.At

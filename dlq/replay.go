@@ -64,12 +64,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, cfg.Topic)
+	ends, err := kafka.EndOffsets(ctx, adm, cfg.Topic)
 	if err != nil {
-		return nil, fmt.Errorf("replay: end offsets: %w", err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
-	res := &ReplayResult{From: map[int32]int64{}, To: map[int32]int64{}}
-	ends.Each(func(o kadm.ListedOffset) { res.To[o.Partition] = o.Offset })
+	res := &ReplayResult{From: map[int32]int64{}, To: ends}
 	if cfg.Offsets != nil {
 		for p, o := range cfg.Offsets {
 			if _, ok := res.To[p]; !ok {
@@ -78,11 +77,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 			res.From[p] = o
 		}
 	} else {
-		starts, err := adm.ListOffsetsAfterMilli(ctx, cfg.Since.UnixMilli(), cfg.Topic)
-		if err != nil {
-			return nil, fmt.Errorf("replay: start offsets: %w", err)
+		if res.From, err = kafka.OffsetsAfter(ctx, adm, cfg.Topic, cfg.Since); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
 		}
-		starts.Each(func(o kadm.ListedOffset) { res.From[o.Partition] = o.Offset })
 	}
 	for p, from := range res.From {
 		if to := res.To[p]; to > from {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnin-dev/turnin/api/client"
 	"github.com/turnin-dev/turnin/platform/backoff"
+	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/loadgen"
 	"github.com/turnin-dev/turnin/schema"
 )
@@ -292,16 +292,16 @@ func (s *stack) tryObserveDB(ctx context.Context) (Observed, error) {
 // and counts the records per receipt id.
 func (s *stack) readLog(ctx context.Context) map[string]int {
 	s.t.Helper()
-	ends, err := s.admin.ListEndOffsets(ctx, s.topic)
+	ends, err := kafka.EndOffsets(ctx, s.admin, s.topic)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
+	for p, o := range ends {
+		if o > 0 {
+			left[p] = o
 		}
-	})
+	}
 	out := map[string]int{}
 	if len(left) == 0 {
 		return out

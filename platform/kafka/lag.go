@@ -43,38 +43,32 @@ func (b *Backlog) Wait() time.Duration {
 func MeasureBacklog(ctx context.Context, cl *kgo.Client, cfg Config, topic, group string) (*Backlog, error) {
 	adm := kadm.NewClient(cl)
 	b := &Backlog{Topic: topic, Group: group, MeasuredAt: time.Now()}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	ends, err := EndOffsets(ctx, adm, topic)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
+		return nil, err
 	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
+	starts, err := StartOffsets(ctx, adm, topic)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: start offsets of %s: %w", topic, err)
+		return nil, err
 	}
 	// A group that never committed has no offsets: Kafka answers with none,
 	// some brokers (kfake) with GROUP_ID_NOT_FOUND. Either way, everything
 	// from the log start waits.
-	commits, err := fetchOffsets(ctx, adm, group)
+	commits, err := FetchCommitted(ctx, adm, group)
 	if err != nil && !errors.Is(err, kadm.ErrEmpty) && !errors.Is(err, kerr.GroupIDNotFound) {
 		return nil, fmt.Errorf("kafka: offsets of group %s: %w", group, err)
 	}
 	from := map[int32]kgo.Offset{}
-	ends.Each(func(end kadm.ListedOffset) {
-		pos := int64(0)
-		if s, ok := starts.Lookup(topic, end.Partition); ok && s.Err == nil {
-			pos = s.Offset
-		}
-		if c, ok := commits.Lookup(topic, end.Partition); ok && c.Err == nil && c.At >= 0 && c.At > pos {
+	for p, end := range ends {
+		pos := starts[p]
+		if c, ok := commits.Lookup(topic, p); ok && c.Err == nil && c.At >= 0 && c.At > pos {
 			pos = c.At
 		}
-		if end.Offset > pos {
-			b.Records += end.Offset - pos
-			from[end.Partition] = kgo.NewOffset().At(pos)
+		if end > pos {
+			b.Records += end - pos
+			from[p] = kgo.NewOffset().At(pos)
 		}
-	})
+	}
 	if len(from) == 0 {
 		return b, nil
 	}
@@ -104,23 +98,4 @@ func MeasureBacklog(ctx context.Context, cl *kgo.Client, cfg Config, topic, grou
 		})
 	}
 	return b, nil
-}
-
-// fetchOffsets fetches a group's committed offsets, waiting out the
-// retriable errors a coordinator gives while it loads or moves (a fresh
-// cluster answers COORDINATOR_NOT_AVAILABLE until its offsets topic exists).
-func fetchOffsets(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
-	wait := 50 * time.Millisecond
-	for {
-		commits, err := adm.FetchOffsets(ctx, group)
-		if err == nil || !kerr.IsRetriable(err) || wait > 2*time.Second {
-			return commits, err
-		}
-		select {
-		case <-ctx.Done():
-			return commits, err
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
 }
