@@ -6,17 +6,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/turnin-dev/turnin/platform/kafka"
 	"github.com/turnin-dev/turnin/platform/pgstore"
 	"github.com/turnin-dev/turnin/platform/testenv"
 	"github.com/turnin-dev/turnin/schema"
@@ -299,6 +302,68 @@ func TestPoisonDeadLettered(t *testing.T) {
 		t.Errorf("dead letter lacks context headers: %v", dl.Headers)
 	}
 	waitFor(t, func() bool { return e.committed() == 3 })
+}
+
+// TestDatabaseRejectsRow (invariant 8): a record that decodes but that
+// PostgreSQL refuses as data — here a check constraint a DBA added — is
+// found by splitting its batch, dead-lettered as database_rejected with
+// the server's message, and the rest of the batch is written. An error
+// that is not about the data (a trigger failing after a bad migration)
+// parks nothing: the batch backs off, uncommitted, until it is fixed.
+func TestDatabaseRejectsRow(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Ctx(t, time.Minute)
+	if _, err := e.db.Exec(ctx, `ALTER TABLE submissions ADD CONSTRAINT no_poison CHECK (student_id <> 's-poison')`); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(e, 40, 40)
+	poison := e.event("s-poison", "k-poison", 0)
+	evs = append(evs[:20], append([]*schema.Submission{poison}, evs[20:]...)...)
+	e.produce(evs...)
+	c := e.consumer()
+	e.run(c)
+	e.waitCount(`SELECT count(*) FROM submissions`, 40)
+	dl := e.readTopic(schema.DeadLetterTopic(e.kafka.Topic), 1)[0]
+	ev, err := schema.DecodeSubmission(dl.Value)
+	if err != nil || ev.ReceiptID != poison.ReceiptID {
+		t.Fatalf("dead letter %v %v, want the poison record", ev, err)
+	}
+	if got := header(dl, schema.HeaderErrorClass); got != string(schema.ClassDatabaseRejected) {
+		t.Errorf("class %q", got)
+	}
+	if msg := header(dl, schema.HeaderErrorMessage); !strings.Contains(msg, "no_poison") || !strings.Contains(msg, "23514") {
+		t.Errorf("message %q does not name the constraint and SQLSTATE", msg)
+	}
+	waitFor(t, func() bool { return e.committed() == 41 })
+
+	if _, err := e.db.Exec(ctx, `
+		CREATE FUNCTION half_migrated() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'column grade is missing'; END $$;
+		CREATE TRIGGER half_migrated BEFORE INSERT ON submissions FOR EACH ROW EXECUTE FUNCTION half_migrated();`); err != nil {
+		t.Fatal(err)
+	}
+	backoffs := testutilCount(c.metrics.backoffs)
+	e.produce(e.event("s-after", "k-after", 0))
+	waitFor(t, func() bool { return testutilCount(c.metrics.backoffs) >= backoffs+3 })
+	if got := e.committed(); got != 41 {
+		t.Fatalf("committed %d while every write failed", got)
+	}
+	if _, err := e.db.Exec(ctx, `DROP TRIGGER half_migrated ON submissions`); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCount(`SELECT count(*) FROM submissions`, 41)
+	waitFor(t, func() bool { return e.committed() == 42 })
+	ends, err := kafka.EndOffsets(ctx, kadm.NewClient(e.producer), schema.DeadLetterTopic(e.kafka.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, o := range ends {
+		n += o
+	}
+	if n != 1 {
+		t.Fatalf("%d dead letters, want only the poison record", n)
+	}
 }
 
 // TestDeadLetterWriteFailsNothingCommitted (invariant 3): when the dead-

@@ -205,6 +205,25 @@ func (s *recordStep) Process(ctx context.Context, items []*Item) error {
 	})
 }
 
+// isolate finds the records PostgreSQL refuses as data (err was the
+// refusal of the whole group): it writes each half of items in its own
+// transaction, earlier half first so a partition's records still commit in
+// log order, and splits again where the refusal repeats. A record refused
+// on its own is marked permanently failed, so it is dead-lettered with the
+// server's message and its partition moves on; its neighbours are written.
+// A poison record among n costs about 2·log2(n) extra transactions.
+func (s *recordStep) isolate(ctx context.Context, items []*Item, err error) error {
+	if len(items) == 1 {
+		items[0].Err = Permanent(schema.ClassDatabaseRejected, err)
+		return nil
+	}
+	half := len(items) / 2
+	if err := s.write(ctx, items[:half]); err != nil {
+		return err
+	}
+	return s.write(ctx, items[half:])
+}
+
 func (s *recordStep) write(ctx context.Context, items []*Item) error {
 	if s.beforeTx != nil {
 		if err := s.beforeTx(); err != nil {
@@ -216,6 +235,9 @@ func (s *recordStep) write(ctx context.Context, items []*Item) error {
 		in[i] = pgstore.Incoming{Event: it.Event, Topic: it.Record.Topic, Partition: it.Record.Partition, Offset: it.Record.Offset}
 	}
 	res, err := pgstore.RecordBatch(ctx, s.db, in)
+	if pgstore.RejectsData(err) {
+		return s.isolate(ctx, items, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ const (
 	ClassObjectMissing     ErrorClass = "object_missing"       // the object is gone from storage
 	ClassKeyConflict       ErrorClass = "idempotency_conflict" // same key, different payload
 	ClassWebhookRejected   ErrorClass = "webhook_rejected"     // the external step refused it (4xx)
+	ClassDatabaseRejected  ErrorClass = "database_rejected"    // PostgreSQL refused the row itself (a constraint, a value it cannot store)
 )
 
 // Retryable classes: the record itself is fine; a later attempt may pass.

@@ -128,3 +128,26 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectsData(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "23514"}, true},                          // check constraint
+		{&pgconn.PgError{Code: "23502"}, true},                          // not null
+		{fmt.Errorf("batch: %w", &pgconn.PgError{Code: "22021"}), true}, // invalid byte sequence
+		{&pgconn.PgError{Code: "22003"}, true},                          // numeric value out of range
+		{&pgconn.PgError{Code: "23505"}, false},                         // unique: a concurrent writer
+		{fmt.Errorf("%w: %w", pgstore.ErrRaced, &pgconn.PgError{Code: "23505"}), false},
+		{&pgconn.PgError{Code: "42703"}, false}, // undefined column: the deployment
+		{&pgconn.PgError{Code: "P0001"}, false},
+		{&pgconn.PgError{Code: "40001"}, false},
+		{context.DeadlineExceeded, false},
+		{nil, false},
+	} {
+		if got := pgstore.RejectsData(c.err); got != c.want {
+			t.Errorf("RejectsData(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}

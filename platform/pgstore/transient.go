@@ -52,3 +52,20 @@ func IsTransient(err error) bool {
 	}
 	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
+
+// RejectsData reports whether err is the server refusing the data itself —
+// a data exception (SQLSTATE class 22: a value out of range, an invalid
+// byte sequence) or an integrity constraint violation (class 23: a check,
+// not-null or foreign-key constraint) — rather than the server being
+// unavailable or the deployment being broken (a missing column or
+// privilege, class 42, is the operator's to fix, not the record's fault).
+// Such a failure repeats for the same rows, so the rows that cause it must
+// be found and set aside. A unique violation is not counted: a concurrent
+// writer causes those, and a retry passes.
+func RejectsData(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || IsUniqueViolation(err) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+}
