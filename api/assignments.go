@@ -27,7 +27,8 @@ func assignmentResponse(a *schema.Assignment) *schema.AssignmentSpec {
 
 // handlePutAssignment creates or replaces an assignment: due time, optional
 // hard cut-off and per-student extensions. This instance judges by it at
-// once; other instances within one refresh interval.
+// once; other instances within one refresh interval. Submissions already
+// processed are judged again against it in the same transaction.
 func (s *Server) handlePutAssignment(c echo.Context) error {
 	tenant := tenantOf(c)
 	var body assignmentRequest
@@ -41,8 +42,13 @@ func (s *Server) handlePutAssignment(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
-	if err := pgstore.PutAssignment(ctx, s.db, a); err != nil {
+	r, err := pgstore.PutAssignment(ctx, s.db, a)
+	if err != nil {
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not store the assignment; retry", Err: err}
+	}
+	if r.NoLongerLate+r.NowLate > 0 {
+		s.log.Info("assignment changed: processed submissions judged again", "tenant", tenant, "assignment", a.AssignmentID,
+			"rejudged", r.Rejudged, "no_longer_late", r.NoLongerLate, "now_late", r.NowLate)
 	}
 	s.snap.putAssignment(a)
 	return c.JSON(http.StatusOK, assignmentResponse(a))

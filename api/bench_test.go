@@ -109,7 +109,7 @@ func newBenchEnv(b *testing.B, fsync bool) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pgstore.PutAssignment(ctx, db, &schema.Assignment{TenantID: "bench", AssignmentID: "hw1", CourseID: "cs101",
+	if _, err := pgstore.PutAssignment(ctx, db, &schema.Assignment{TenantID: "bench", AssignmentID: "hw1", CourseID: "cs101",
 		DueAt: time.Now().Add(24 * time.Hour)}); err != nil {
 		b.Fatal(err)
 	}

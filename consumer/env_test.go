@@ -44,7 +44,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.due = time.Date(2026, 12, 1, 23, 59, 0, 0, time.UTC)
-	if err := pgstore.PutAssignment(ctx, e.db, &schema.Assignment{TenantID: "uni-a", AssignmentID: "hw1", CourseID: "cs101",
+	if _, err := pgstore.PutAssignment(ctx, e.db, &schema.Assignment{TenantID: "uni-a", AssignmentID: "hw1", CourseID: "cs101",
 		DueAt: e.due, Extensions: map[string]time.Time{"s-ext": e.due.Add(48 * time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := pgstore.CreateTenant(ctx, e.db, "uni-a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgstore.PutAssignment(ctx, e.db, &schema.Assignment{TenantID: "uni-a", AssignmentID: "hw1", CourseID: "cs101",
+	if _, err := pgstore.PutAssignment(ctx, e.db, &schema.Assignment{TenantID: "uni-a", AssignmentID: "hw1", CourseID: "cs101",
 		DueAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	due := time.Now().Add(24 * time.Hour).UTC()
-	if err := pgstore.PutAssignment(ctx, s.db, &schema.Assignment{TenantID: e2eTenant, AssignmentID: e2eAssignment, CourseID: e2eCourse, DueAt: due}); err != nil {
+	if _, err := pgstore.PutAssignment(ctx, s.db, &schema.Assignment{TenantID: e2eTenant, AssignmentID: e2eAssignment, CourseID: e2eCourse, DueAt: due}); err != nil {
 		t.Fatal(err)
 	}
 	st, gw := testenv.ObjectStore(t)

@@ -246,10 +246,11 @@ func seedDemoAssignment(ctx context.Context, db *pgxpool.Pool) error {
 	if all[pgstore.AssignmentKey{Tenant: DevTenant, Assignment: "hw1"}] != nil {
 		return nil
 	}
-	return pgstore.PutAssignment(ctx, db, &schema.Assignment{
+	_, err = pgstore.PutAssignment(ctx, db, &schema.Assignment{
 		TenantID: DevTenant, AssignmentID: "hw1", CourseID: "cs101",
 		DueAt: time.Now().Add(7 * 24 * time.Hour).Truncate(time.Hour).UTC(),
 	})
+	return err
 }
 
 func loadDevState(path, apiKey string) (*devState, error) {

@@ -12,9 +12,21 @@ import (
 
 // PutAssignment creates or replaces an assignment and its extensions in one
 // transaction. Extensions not listed are removed: the assignment as sent is
-// the whole truth.
-func PutAssignment(ctx context.Context, pool *pgxpool.Pool, a *schema.Assignment) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// the whole truth. Submissions already processed are judged again, in the
+// same transaction, against the deadlines as sent (a due time moved later
+// makes late rows on time, a removed extension can make them late), and
+// the assignment's late counter follows.
+//
+// The assignment's row is locked first, FOR UPDATE, as GrantExtensions
+// locks it: a batch being judged against the old deadlines finishes before
+// and is judged again here, a later batch waits and sees the new ones.
+func PutAssignment(ctx context.Context, pool *pgxpool.Pool, a *schema.Assignment) (Rejudgement, error) {
+	var r Rejudgement
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM assignments WHERE tenant_id = $1 AND assignment_id = $2 FOR UPDATE`,
+			a.TenantID, a.AssignmentID); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO assignments (tenant_id, assignment_id, course_id, due_at, cutoff_at)
 			VALUES ($1, $2, $3, $4, $5)
@@ -29,17 +41,20 @@ func PutAssignment(ctx context.Context, pool *pgxpool.Pool, a *schema.Assignment
 			a.TenantID, a.AssignmentID); err != nil {
 			return err
 		}
-		if len(a.Extensions) == 0 {
-			return nil
+		if len(a.Extensions) > 0 {
+			rows := make([][]any, 0, len(a.Extensions))
+			for s, d := range a.Extensions {
+				rows = append(rows, []any{a.TenantID, a.AssignmentID, s, d})
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"assignment_extensions"},
+				[]string{"tenant_id", "assignment_id", "student_id", "due_at"}, pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
 		}
-		rows := make([][]any, 0, len(a.Extensions))
-		for s, d := range a.Extensions {
-			rows = append(rows, []any{a.TenantID, a.AssignmentID, s, d})
-		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"assignment_extensions"},
-			[]string{"tenant_id", "assignment_id", "student_id", "due_at"}, pgx.CopyFromRows(rows))
+		r, err = rejudge(ctx, tx, a.TenantID, a.AssignmentID, nil)
 		return err
 	})
+	return r, err
 }
 
 // AssignmentKey identifies an assignment within a tenant.

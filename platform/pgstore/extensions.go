@@ -23,12 +23,18 @@ type Grant struct {
 // GrantResult says what a grant changed.
 type GrantResult struct {
 	ID int64
-	// Rejudged counts the students' processed submissions whose lateness
-	// was judged again against the new deadline.
+	Rejudgement
+}
+
+// Rejudgement says what judging processed submissions again changed.
+type Rejudgement struct {
+	// Rejudged counts the processed submissions whose lateness was judged
+	// again on accepted_at against the deadline now in force.
 	Rejudged int
 	// NoLongerLate and NowLate count those whose late flag changed.
 	NoLongerLate, NowLate int
 }
+
 
 // GrantExtensions gives each student the new deadline (replacing any
 // extension they had) and, in the same transaction, judges their already
@@ -42,6 +48,9 @@ type GrantResult struct {
 func GrantExtensions(ctx context.Context, pool *pgxpool.Pool, g Grant) (*GrantResult, error) {
 	if g.By == "" {
 		return nil, errors.New("pgstore: a grant needs the name of who gives it")
+	}
+	if len(g.Students) == 0 {
+		return nil, errors.New("pgstore: a grant needs at least one student")
 	}
 	res := &GrantResult{}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -61,31 +70,8 @@ func GrantExtensions(ctx context.Context, pool *pgxpool.Pool, g Grant) (*GrantRe
 			g.Tenant, g.Assignment, g.Students, g.DueAt); err != nil {
 			return err
 		}
-		// Seconds late round up, as schema.Assignment.Lateness does.
-		err = tx.QueryRow(ctx, `
-			WITH prev AS (
-			    SELECT receipt_id, late FROM submissions
-			    WHERE tenant_id = $1 AND assignment_id = $2 AND student_id = ANY($3)
-			    FOR UPDATE
-			), upd AS (
-			    UPDATE submissions s
-			    SET late = s.accepted_at > $4,
-			        seconds_late = CASE WHEN s.accepted_at > $4
-			                            THEN ceil(extract(epoch FROM s.accepted_at - $4))::bigint ELSE 0 END
-			    FROM prev
-			    WHERE s.tenant_id = $1 AND s.receipt_id = prev.receipt_id
-			    RETURNING prev.late AS was, s.late AS now
-			)
-			SELECT count(*), count(*) FILTER (WHERE was AND NOT now), count(*) FILTER (WHERE now AND NOT was) FROM upd`,
-			g.Tenant, g.Assignment, g.Students, g.DueAt).Scan(&res.Rejudged, &res.NoLongerLate, &res.NowLate)
-		if err != nil {
+		if res.Rejudgement, err = rejudge(ctx, tx, g.Tenant, g.Assignment, g.Students); err != nil {
 			return err
-		}
-		if d := res.NowLate - res.NoLongerLate; d != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE assignment_counters SET late = late + $3
-				WHERE tenant_id = $1 AND assignment_id = $2`, g.Tenant, g.Assignment, d); err != nil {
-				return err
-			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE assignments SET updated_at = now() WHERE tenant_id = $1 AND assignment_id = $2`,
 			g.Tenant, g.Assignment); err != nil {
@@ -99,4 +85,44 @@ func GrantExtensions(ctx context.Context, pool *pgxpool.Pool, g Grant) (*GrantRe
 		return nil, err
 	}
 	return res, nil
+}
+
+// rejudge judges the processed submissions of an assignment — all of them
+// when students is nil, else only theirs — again on accepted_at against each
+// student's deadline now in force (an extension, or the due time), rewrites
+// the rows whose lateness changed and adjusts the assignment's late counter
+// by the difference. The caller holds the assignment's row FOR UPDATE, so
+// no batch judges the assignment meanwhile (see lookup).
+func rejudge(ctx context.Context, tx pgx.Tx, tenant, assignment string, students []string) (Rejudgement, error) {
+	var r Rejudgement
+	// Seconds late round up, as schema.Assignment.Lateness does.
+	err := tx.QueryRow(ctx, `
+		WITH judged AS (
+		    SELECT s.receipt_id, s.late AS was,
+		           s.accepted_at > coalesce(e.due_at, a.due_at) AS late,
+		           greatest(ceil(extract(epoch FROM s.accepted_at - coalesce(e.due_at, a.due_at))), 0)::bigint AS secs
+		    FROM submissions s
+		    JOIN assignments a USING (tenant_id, assignment_id)
+		    LEFT JOIN assignment_extensions e USING (tenant_id, assignment_id, student_id)
+		    WHERE s.tenant_id = $1 AND s.assignment_id = $2 AND ($3::text[] IS NULL OR s.student_id = ANY($3))
+		), upd AS (
+		    UPDATE submissions s SET late = j.late, seconds_late = j.secs
+		    FROM judged j
+		    WHERE s.tenant_id = $1 AND s.receipt_id = j.receipt_id
+		      AND (s.late, s.seconds_late) IS DISTINCT FROM (j.late, j.secs)
+		    RETURNING j.was, j.late
+		)
+		SELECT (SELECT count(*) FROM judged), count(*) FILTER (WHERE was AND NOT late), count(*) FILTER (WHERE late AND NOT was)
+		FROM upd`,
+		tenant, assignment, students).Scan(&r.Rejudged, &r.NoLongerLate, &r.NowLate)
+	if err != nil {
+		return r, err
+	}
+	if d := r.NowLate - r.NoLongerLate; d != 0 {
+		if _, err := tx.Exec(ctx, `UPDATE assignment_counters SET late = late + $3
+			WHERE tenant_id = $1 AND assignment_id = $2`, tenant, assignment, d); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }

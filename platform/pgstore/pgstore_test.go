@@ -71,7 +71,7 @@ func TestRecordBatchIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := time.Now().UTC().Truncate(time.Second)
-	if err := pgstore.PutAssignment(ctx, pool, &schema.Assignment{TenantID: "t1", AssignmentID: "a", CourseID: "c", DueAt: due}); err != nil {
+	if _, err := pgstore.PutAssignment(ctx, pool, &schema.Assignment{TenantID: "t1", AssignmentID: "a", CourseID: "c", DueAt: due}); err != nil {
 		t.Fatal(err)
 	}
 	var in []pgstore.Incoming
