@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -112,15 +114,22 @@ func pgScript(verb string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on now,
+// below Linux's ephemeral range (32768-60999). The scenarios bind these
+// ports again after a kill or a restart; in the ephemeral range, one of the
+// suite's many client sockets could hold the port by then.
 func freePort() (int, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := lc.Listen(context.Background(), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("e2e: no free port between 20000 and 32000")
 }
 
 // clusterSeeds returns the real cluster's seeds, or nil on the embedded broker.

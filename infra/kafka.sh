@@ -17,8 +17,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 data_dir=${TURNIN_DATA_DIR:-$root/.data}
 base=$data_dir/kafka-cluster
 libs=$base/libs
-seeds="127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
-voters="1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:39093"
+# Node n listens on 19092+100(n-1) (clients) and the next port (controller):
+# 19092/19093, 19192/19193, 19292/19293. All lie below Linux's ephemeral range
+# (32768-60999), so no client socket of a test run, live or in TIME_WAIT, can
+# hold a port a node must bind again after a kill.
+broker_port() { echo $((19092 + ($1 - 1) * 100)); }
+controller_port() { echo $((19093 + ($1 - 1) * 100)); }
+seeds="127.0.0.1:$(broker_port 1),127.0.0.1:$(broker_port 2),127.0.0.1:$(broker_port 3)"
+voters="1@127.0.0.1:$(controller_port 1),2@127.0.0.1:$(controller_port 2),3@127.0.0.1:$(controller_port 3)"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 
@@ -40,8 +46,8 @@ node_conf() {
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
-advertised.listeners=PLAINTEXT://127.0.0.1:${n}9092,CONTROLLER://127.0.0.1:${n}9093
+listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -83,6 +89,13 @@ format() {
 start_node() {
   local n=$1 dir=$base/node$1
   if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then return 0; fi
+  local p
+  for p in "$(broker_port "$n")" "$(controller_port "$n")"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      log "node $n: port $p is already in use (another cluster from another checkout? infra/kafka.sh down there)"
+      exit 1
+    fi
+  done
   node_conf "$n"
   : >"$dir/logs/server.log"
   nohup java -Xms512m -Xmx512m -XX:+UseG1GC \
@@ -95,8 +108,11 @@ wait_ready() {
   local deadline=$((SECONDS + ${1:-120}))
   for n in 1 2 3; do
     until grep -q "Kafka Server started" "$base/node$n/logs/server.log" 2>/dev/null; do
-      if [ $SECONDS -ge $deadline ]; then
-        log "node $n not ready; last lines of its log:"; tail -20 "$base/node$n/logs/server.log" >&2 || true; exit 1
+      local why=
+      if [ $SECONDS -ge $deadline ]; then why="not ready after ${1:-120}s"; fi
+      if ! kill -0 "$(cat "$base/node$n/pid" 2>/dev/null)" 2>/dev/null; then why="exited"; fi
+      if [ -n "$why" ]; then
+        log "node $n $why; last lines of its log:"; tail -20 "$base/node$n/logs/server.log" >&2 || true; exit 1
       fi
       sleep 0.5
     done
@@ -128,6 +144,6 @@ case "${1:-}" in
   start) start_node "${2:?node 1-3}" ;;
   seeds) echo "$seeds" ;;
   status)
-    for p in 19092 29092 39092; do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || exit 1; done ;;
+    for n in 1 2 3; do (exec 3<>"/dev/tcp/127.0.0.1/$(broker_port "$n")") 2>/dev/null || exit 1; done ;;
   *) echo "usage: $0 up|down|stop N|kill N|start N|seeds|status" >&2; exit 2 ;;
 esac

@@ -35,7 +35,6 @@ type Rejudgement struct {
 	NoLongerLate, NowLate int
 }
 
-
 // GrantExtensions gives each student the new deadline (replacing any
 // extension they had) and, in the same transaction, judges their already
 // processed submissions again on accepted_at against it, adjusts the
