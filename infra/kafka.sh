@@ -126,6 +126,12 @@ stop_node() {
   if kill -0 "$pid" 2>/dev/null; then
     kill "-$sig" "$pid" 2>/dev/null || true
     for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    # A broker that lost its quorum can wait forever on a controlled shutdown.
+    if kill -0 "$pid" 2>/dev/null; then
+      log "node $n did not stop within 30s of SIG$sig; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
   fi
   rm -f "$dir/pid"
 }
@@ -134,8 +140,11 @@ case "${1:-}" in
   up)
     fetch; format
     # All three together: a broker waits for a quorum of controllers.
+    # Leave nothing half-started behind a failure.
+    trap 'for n in 1 2 3; do stop_node "$n" KILL; done' EXIT
     for n in 1 2 3; do start_node "$n"; done
     wait_ready 180
+    trap - EXIT
     log "3 brokers ready: $seeds"
     echo "$seeds" ;;
   down) for n in 1 2 3; do stop_node "$n"; done; log "stopped" ;;
