@@ -157,7 +157,7 @@ func (s *Server) pageSignin(c echo.Context) error {
 func (s *Server) postSignin(c echo.Context) error {
 	p := &signinPage{page: page{Title: "Sign in"}, Next: safeNext(c.FormValue("next")), Name: strings.TrimSpace(c.FormValue("name"))}
 	switch {
-	case !sameOrigin(c.Request()):
+	case !s.sameOrigin(c.Request()):
 		return s.dashError(c, http.StatusForbidden, "This form came from another site.")
 	case p.Name == "" || len(p.Name) > 100 || strings.ContainsAny(p.Name, "\r\n\t"):
 		p.Error = "Give your name (up to 100 characters): it is recorded on what you do."

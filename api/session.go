@@ -134,7 +134,7 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.dashError(c, http.StatusUnauthorized, "Your session has ended. Sign in again.")
 		}
 		if c.Request().Method == http.MethodPost {
-			if !sameOrigin(c.Request()) || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(ss.CSRF)) != 1 {
+			if !s.sameOrigin(c.Request()) || subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(ss.CSRF)) != 1 {
 				return s.dashError(c, http.StatusForbidden, "This form is stale or came from another site. Reload the page and try again.")
 			}
 		}
@@ -147,8 +147,10 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 func sessionFrom(c echo.Context) *session { return c.Get(sessionKey).(*session) }
 
 // sameOrigin reports whether a request's Origin (or, lacking it, Referer)
-// names the host it was sent to. Browsers send Origin on every POST.
-func sameOrigin(r *http.Request) bool {
+// names the host it was sent to, or the host of the configured public URL
+// (behind a proxy that rewrites Host, the browser's origin is the public
+// one). Browsers send Origin on every POST.
+func (s *Server) sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		o = r.Header.Get("Referer")
@@ -157,7 +159,14 @@ func sameOrigin(r *http.Request) bool {
 		return true // not a browser; the CSRF token still had to match
 	}
 	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	pub, err := url.Parse(s.cfg.PublicURL)
+	return s.cfg.PublicURL != "" && err == nil && u.Scheme == pub.Scheme && u.Host == pub.Host
 }
 
 // authenticateRead lets the read endpoints serve the dashboard's pages:
