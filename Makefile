@@ -18,7 +18,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build bin/turnin
-	go build -o $(BIN) ./cmd/turnin
+	go build -buildvcs=auto -o $(BIN) ./cmd/turnin
 
 .PHONY: run
 run: build ## run turnin with the embedded broker and S3 (starts a local PostgreSQL first)

@@ -130,6 +130,7 @@ func runConsumer(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer b.close()
+	logStart(b.log)
 	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
 	ccfg, err := co.config(kcfg)
 	if err != nil {

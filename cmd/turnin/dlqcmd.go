@@ -103,6 +103,7 @@ func runDLQIndex(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
+	logStart(b.log)
 	delays, err := co.delays()
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,26 +428,10 @@ func machine() floodreport.Machine {
 
 // versions names turnin's commit and the versions of the parts that matter.
 func versions() []floodreport.Setting {
-	rev, mods := "not stamped in the binary (built with -buildvcs=false, or by go test)", map[string]string{}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				rev = s.Value
-				if len(rev) > 12 {
-					rev = rev[:12]
-				}
-			}
-			if s.Key == "vcs.modified" && s.Value == "true" {
-				rev += " (modified)"
-			}
-		}
-		for _, d := range bi.Deps {
-			mods[d.Path] = d.Version
-		}
-	}
-	out := []floodreport.Setting{{Name: "turnin commit", Value: rev}}
-	for _, m := range []string{"github.com/twmb/franz-go", "github.com/versity/versitygw", "github.com/jackc/pgx/v5", "github.com/labstack/echo/v4"} {
-		if v := mods[m]; v != "" {
+	b := readBuild()
+	out := []floodreport.Setting{{Name: "turnin commit", Value: b.commit()}}
+	for _, m := range keyDeps {
+		if v := b.Deps[m]; v != "" {
 			out = append(out, floodreport.Setting{Name: m, Value: v})
 		}
 	}

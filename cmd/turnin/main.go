@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"keygen":     {"print a new receipt signing key for TURNIN_RECEIPT_KEY", runKeygen},
 	"assignment": {"client: put an assignment (due time, cut-off)", runAssignment},
 	"submit":     {"client: upload a file and submit it, retrying with one idempotency key", runSubmit},
+	"version":    {"print the commit turnin was built from and the versions of its key modules", runVersion},
 }
 
 func usage(w io.Writer) {
@@ -54,6 +55,9 @@ func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage(os.Stdout)
 		return
+	}
+	if os.Args[1] == "--version" {
+		os.Args[1] = "version"
 	}
 	cmd, ok := commands[os.Args[1]]
 	if !ok {

@@ -49,6 +49,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logStart(log)
 	kcfg := ko.config([]string{"embedded:0"}, log) // StartDev fills in the embedded broker
 	ccfg, err := co.config(kcfg)
 	if err != nil {
@@ -93,6 +94,7 @@ func runAPI(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer b.close()
+	logStart(b.log)
 	log, kcfg, pool, producer := b.log, b.kcfg, b.pool, b.producer
 	store, err := objstore.New(so.config())
 	if err != nil {
