@@ -48,15 +48,34 @@ func BenchmarkDrain(b *testing.B) {
 		verify      bool
 		rate        float64
 		records     int
+		// refuseEvery makes every refuseEvery-th event one PostgreSQL
+		// refuses (a check constraint), found by splitting its batch.
+		refuseEvery int
 	}{
-		{"assignments=1/verify=off", 1, false, 0, n},
-		{"assignments=1000/verify=off", 1000, false, 0, n},
-		{"assignments=1/verify=on", 1, true, 0, n / 4},
-		{"assignments=1/verify=off/cap=2000", 1, false, 2000, 30000},
+		{"assignments=1/verify=off", 1, false, 0, n, 0},
+		{"assignments=1000/verify=off", 1000, false, 0, n, 0},
+		{"assignments=1/verify=on", 1, true, 0, n / 4, 0},
+		{"assignments=1/verify=off/cap=2000", 1, false, 2000, 30000, 0},
+		{"assignments=1/verify=off/refused=1-in-10000", 1, false, 0, n, 10000},
+		{"assignments=1/verify=off/refused=1-in-1000", 1, false, 0, n, 1000},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := newEnv(b)
 			evs := benchEvents(e, c.records, c.assignments)
+			want := int64(len(evs))
+			if c.refuseEvery > 0 {
+				if _, err := e.db.Exec(testenv.Ctx(b, time.Minute),
+					`ALTER TABLE submissions ADD CONSTRAINT bench_refused CHECK (student_id NOT LIKE 'refused-%')`); err != nil {
+					b.Fatal(err)
+				}
+				for i := c.refuseEvery / 2; i < len(evs); i += c.refuseEvery {
+					ev := evs[i]
+					ev.StudentID = fmt.Sprintf("refused-%d", i)
+					ev.ObjectKey = schema.StudentPrefix(ev.TenantID, ev.CourseID, ev.AssignmentID, ev.StudentID) + "f.txt"
+					ev.RequestDigest = ev.Digest()
+					want--
+				}
+			}
 			var steps []Step
 			if c.verify {
 				// 1,000 small objects, each referenced by many submissions.
@@ -89,7 +108,7 @@ func BenchmarkDrain(b *testing.B) {
 				if got > 0 && first.IsZero() {
 					first = time.Now()
 				}
-				if got == int64(len(evs)) {
+				if got == want {
 					break
 				}
 				select {
@@ -101,6 +120,9 @@ func BenchmarkDrain(b *testing.B) {
 			elapsed := time.Since(start)
 			_ = stop()
 			report(b, len(evs), elapsed)
+			if parked := testutilCount(c2.metrics.records.WithLabelValues("failed_" + string(schema.ClassDatabaseRejected))); parked != float64(int64(len(evs))-want) {
+				b.Fatalf("%v records dead-lettered as database_rejected, want %d", parked, int64(len(evs))-want)
+			}
 			if c.rate > 0 {
 				// The steady rate, from the first row to the last: the first
 				// batch is free (the bucket starts full).
@@ -109,8 +131,8 @@ func BenchmarkDrain(b *testing.B) {
 				b.ReportMetric(100*(steady-c.rate)/c.rate, "cap-error-%")
 			}
 			var counter int64
-			if err := e.db.QueryRow(ctx, `SELECT coalesce(sum(submissions), 0) FROM assignment_counters`).Scan(&counter); err != nil || counter != int64(len(evs)) {
-				b.Fatalf("counters sum to %d (%v), want %d", counter, err, len(evs))
+			if err := e.db.QueryRow(ctx, `SELECT coalesce(sum(submissions), 0) FROM assignment_counters`).Scan(&counter); err != nil || counter != want {
+				b.Fatalf("counters sum to %d (%v), want %d", counter, err, want)
 			}
 		})
 	}
