@@ -46,6 +46,7 @@ func (s *Server) handlePutAssignment(c echo.Context) error {
 	if err != nil {
 		return &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not store the assignment; retry", Err: err}
 	}
+	s.counts.forget(pgstore.AssignmentKey{Tenant: tenant, Assignment: a.AssignmentID})
 	if r.NoLongerLate+r.NowLate > 0 {
 		s.log.Info("assignment changed: processed submissions judged again", "tenant", tenant, "assignment", a.AssignmentID,
 			"rejudged", r.Rejudged, "no_longer_late", r.NoLongerLate, "now_late", r.NowLate)

@@ -310,6 +310,7 @@ func (s *Server) postRedrive(c echo.Context) error {
 		s.log.Error("dashboard redrive failed", "receipt_id", id, "err", err, "by", sessionFrom(c).actor())
 		return s.dashError(c, http.StatusServiceUnavailable, "The redrive did not finish: "+err.Error()+". Nothing was lost; run it again.")
 	}
+	s.counts.clear() // the receipt's assignment is not known here
 	s.log.Info("dashboard redrive", "receipt_id", id, "redrive_id", res.ID, "moved", res.Moved, "by", sessionFrom(c).actor())
 	flash := fmt.Sprintf("Redrive %d moved %d record(s) back to processing.", res.ID, res.Moved)
 	if res.Moved == 0 {
@@ -411,6 +412,7 @@ func (s *Server) postExtensions(c echo.Context) error {
 	if err != nil {
 		return s.dashFail(c, err)
 	}
+	s.counts.forget(pgstore.AssignmentKey{Tenant: tenant, Assignment: a.AssignmentID})
 	// This instance judges by the grant at once; others within a refresh.
 	next := *a
 	next.Extensions = maps.Clone(a.Extensions)

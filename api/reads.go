@@ -25,31 +25,112 @@ import (
 // the next request measures again.
 const DefaultBacklogTTL = 2 * time.Second
 
-// backlogCache measures the consumers' backlog at most once per TTL,
-// whatever the number of dashboards polling; requests that arrive while a
-// measurement runs wait for it rather than start their own. It runs only
-// on dashboard reads: the accept path never waits for it.
-type backlogCache struct {
-	measure func(context.Context) (*kafka.Backlog, error)
+// DefaultCountsTTL is how long one assignment's counts are served to every
+// dashboard polling it before the next request counts again.
+const DefaultCountsTTL = time.Second
+
+// ttlCache serves one loaded value per key for ttl, whatever the number of
+// dashboards polling: a request for a key whose load is running waits for
+// it rather than start its own, so the database sees at most one load per
+// key per ttl. Failures are not kept. It runs only on dashboard reads: the
+// accept path never waits for it.
+type ttlCache[K comparable, V any] struct {
 	ttl     time.Duration
+	load    func(context.Context, K) (V, error)
 	mu      sync.Mutex
-	last    *kafka.Backlog
-	at      time.Time
-	failing bool // logged once per outage, not once per poll
+	entries map[K]*ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	mu  sync.Mutex // held while the value loads
+	val V
+	at  time.Time // when val was loaded; zero before the first success
+}
+
+func (c *ttlCache[K, V]) get(ctx context.Context, k K) (V, error) {
+	c.mu.Lock()
+	e := c.entries[k]
+	if e == nil {
+		if c.entries == nil {
+			c.entries = map[K]*ttlEntry[V]{}
+		}
+		c.prune()
+		e = &ttlEntry[V]{}
+		c.entries[k] = e
+	}
+	c.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.at.IsZero() && time.Since(e.at) < c.ttl {
+		return e.val, nil
+	}
+	v, err := c.load(ctx, k)
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	e.val, e.at = v, time.Now()
+	return v, nil
+}
+
+// forget drops k's value, so the next get loads it: after a write through
+// this server that changes it.
+func (c *ttlCache[K, V]) forget(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, k)
+}
+
+// clear drops every value.
+func (c *ttlCache[K, V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+}
+
+// prune forgets the keys nobody asked for in a minute (c.mu is held), so
+// assignments viewed once do not stay in memory.
+func (c *ttlCache[K, V]) prune() {
+	for k, e := range c.entries {
+		if e.mu.TryLock() {
+			stale := time.Since(e.at) > time.Minute
+			e.mu.Unlock()
+			if stale {
+				delete(c.entries, k)
+			}
+		}
+	}
+}
+
+// backlogCache measures the consumers' backlog at most once per TTL (see
+// ttlCache) and logs a failing measurement once per outage, not once per
+// poll.
+type backlogCache struct {
+	cache   ttlCache[struct{}, *kafka.Backlog]
+	mu      sync.Mutex
+	failing bool
+}
+
+func newBacklogCache(measure func(context.Context) (*kafka.Backlog, error), ttl time.Duration) *backlogCache {
+	if measure == nil {
+		return &backlogCache{}
+	}
+	return &backlogCache{cache: ttlCache[struct{}, *kafka.Backlog]{ttl: ttl,
+		load: func(ctx context.Context, _ struct{}) (*kafka.Backlog, error) {
+			mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			return measure(mctx)
+		}}}
 }
 
 func (b *backlogCache) get(ctx context.Context) (*kafka.Backlog, error) {
-	if b.measure == nil {
+	if b.cache.load == nil {
 		return nil, nil
 	}
+	bl, err := b.cache.get(ctx, struct{}{})
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.last != nil && time.Since(b.at) < b.ttl {
-		return b.last, nil
-	}
-	mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	bl, err := b.measure(mctx)
 	if err != nil {
 		if b.failing {
 			return nil, errBacklogStillFailing
@@ -58,7 +139,6 @@ func (b *backlogCache) get(ctx context.Context) (*kafka.Backlog, error) {
 		return nil, err
 	}
 	b.failing = false
-	b.last, b.at = bl, time.Now()
 	return bl, nil
 }
 
@@ -81,7 +161,7 @@ func backlogStatus(b *kafka.Backlog) *schema.BacklogStatus {
 
 // overview gathers an assignment's counts and the backlog.
 func (s *Server) overview(ctx context.Context, tenant string, a *schema.Assignment) (*schema.AssignmentOverview, error) {
-	counts, err := pgstore.AssignmentCounts(ctx, s.db, tenant, a.AssignmentID)
+	counts, err := s.counts.get(ctx, pgstore.AssignmentKey{Tenant: tenant, Assignment: a.AssignmentID})
 	if err != nil {
 		return nil, &schema.Error{Code: schema.CodeDatabaseUnavailable, Message: "could not count submissions; retry", Err: err}
 	}

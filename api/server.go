@@ -220,7 +220,8 @@ type Server struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	now      func() time.Time
-	backlog  backlogCache
+	backlog  *backlogCache
+	counts   ttlCache[pgstore.AssignmentKey, pgstore.Counts]
 	pages    *pages
 }
 
@@ -243,8 +244,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, producer: deps.Producer, topic: deps.Topic, store: deps.Store, db: deps.DB,
 		log: deps.Logger.With("component", "api"), inflight: make(chan struct{}, cfg.MaxInFlight),
 		registry: deps.Registry, now: time.Now,
-		backlog: backlogCache{measure: deps.Backlog, ttl: cfg.BacklogTTL},
+		backlog: newBacklogCache(deps.Backlog, cfg.BacklogTTL),
 	}
+	s.counts = ttlCache[pgstore.AssignmentKey, pgstore.Counts]{ttl: DefaultCountsTTL,
+		load: func(ctx context.Context, k pgstore.AssignmentKey) (pgstore.Counts, error) {
+			return pgstore.AssignmentCounts(ctx, s.db, k.Tenant, k.Assignment)
+		}}
 	var err error
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
