@@ -57,9 +57,9 @@ func (s *Server) handlePutAssignment(c echo.Context) error {
 
 // handleGetAssignment returns the assignment as this instance judges by it.
 func (s *Server) handleGetAssignment(c echo.Context) error {
-	a := s.snap.assignment(tenantOf(c), c.Param("assignment_id"))
-	if a == nil {
-		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	a, err := s.assignmentParam(c)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, assignmentResponse(a))
 }

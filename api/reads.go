@@ -159,6 +159,25 @@ func backlogStatus(b *kafka.Backlog) *schema.BacklogStatus {
 	return out
 }
 
+// assignmentParam is the caller's assignment named in the path, or a 404:
+// another tenant's assignment is not found, exactly like one never made.
+func (s *Server) assignmentParam(c echo.Context) (*schema.Assignment, error) {
+	a := s.snap.assignment(tenantOf(c), c.Param("assignment_id"))
+	if a == nil {
+		return nil, schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	}
+	return a, nil
+}
+
+// receiptParam is the receipt id named in the path, checked for form.
+func receiptParam(c echo.Context) (string, error) {
+	id := c.Param("receipt_id")
+	if !schema.ValidReceiptID(id) {
+		return "", schema.FieldError(schema.CodeInvalidField, "receipt_id", "not a receipt id (rcpt_ and 32 characters)")
+	}
+	return id, nil
+}
+
 // overview gathers an assignment's counts and the backlog.
 func (s *Server) overview(ctx context.Context, tenant string, a *schema.Assignment) (*schema.AssignmentOverview, error) {
 	counts, err := s.counts.get(ctx, pgstore.AssignmentKey{Tenant: tenant, Assignment: a.AssignmentID})
@@ -180,9 +199,9 @@ func (s *Server) overview(ctx context.Context, tenant string, a *schema.Assignme
 // handleOverview answers an assignment's counts by state and the backlog.
 func (s *Server) handleOverview(c echo.Context) error {
 	tenant := tenantOf(c)
-	a := s.snap.assignment(tenant, c.Param("assignment_id"))
-	if a == nil {
-		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	a, err := s.assignmentParam(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
@@ -272,9 +291,9 @@ func lateDetail(late bool, secs int64) string {
 
 // handleTimeline answers a receipt's timeline.
 func (s *Server) handleTimeline(c echo.Context) error {
-	id := c.Param("receipt_id")
-	if !schema.ValidReceiptID(id) {
-		return schema.FieldError(schema.CodeInvalidField, "receipt_id", "not a receipt id (rcpt_ and 32 characters)")
+	id, err := receiptParam(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
@@ -305,9 +324,9 @@ func (s *Server) deadLetters(ctx context.Context, tenant, assignment string) (*s
 // handleDeadLetters lists an assignment's dead letters not redriven yet.
 func (s *Server) handleDeadLetters(c echo.Context) error {
 	tenant := tenantOf(c)
-	a := s.snap.assignment(tenant, c.Param("assignment_id"))
-	if a == nil {
-		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	a, err := s.assignmentParam(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()

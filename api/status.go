@@ -31,9 +31,9 @@ func statusOfRecord(s *pgstore.SubmissionRecord) schema.SubmissionStatus {
 // accept path never touches the database), so an unknown but well-formed
 // receipt id is queued too; `turnin audit` is what proves a window complete.
 func (s *Server) handleStatus(c echo.Context) error {
-	id := c.Param("receipt_id")
-	if !schema.ValidReceiptID(id) {
-		return schema.FieldError(schema.CodeInvalidField, "receipt_id", "not a receipt id (rcpt_ and 32 characters)")
+	id, err := receiptParam(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
@@ -60,10 +60,11 @@ const (
 // handleList pages through an assignment's processed submissions in accept
 // order, with counts over the whole assignment.
 func (s *Server) handleList(c echo.Context) error {
-	tenant, assignment := tenantOf(c), c.Param("assignment_id")
-	if s.snap.assignment(tenant, assignment) == nil {
-		return schema.NewError(schema.CodeNotFound, "no such assignment for this tenant")
+	a, err := s.assignmentParam(c)
+	if err != nil {
+		return err
 	}
+	tenant, assignment := tenantOf(c), a.AssignmentID
 	q := pgstore.ListQuery{Tenant: tenant, Assignment: assignment, Limit: DefaultListLimit}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)

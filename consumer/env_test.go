@@ -205,22 +205,7 @@ func (e *env) committed() int64 {
 // readTopic reads n records from topic, failing after a deadline.
 func (e *env) readTopic(topic string, n int) []*kgo.Record {
 	e.t.Helper()
-	ctx := testenv.Ctx(e.t, 30*time.Second)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.Brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("read %d of %d records from %s", len(out), n, topic)
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-	return out
+	return testenv.ReadTopic(e.t, e.kafka.Brokers, topic, n)
 }
 
 func header(r *kgo.Record, key string) string {

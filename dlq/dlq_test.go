@@ -208,7 +208,7 @@ func TestRedrive(t *testing.T) {
 	if res, err = Redrive(ctx, cfg, e.producer, e.db); err != nil || res.Moved != 1 || res.ID == 0 {
 		t.Fatalf("redrive: %+v %v", res, err)
 	}
-	rec := readOne(t, e, e.kafka.Topic)
+	rec := testenv.ReadTopic(t, e.kafka.Brokers, e.kafka.Topic, 1)[0]
 	ev, err := schema.DecodeSubmission(rec.Value)
 	if err != nil || ev.ReceiptID != a.ReceiptID {
 		t.Fatalf("redriven record %v %v", ev, err)
@@ -301,24 +301,6 @@ func endOffset(t *testing.T, e *env, topic string) int64 {
 		n += o
 	}
 	return n
-}
-
-func readOne(t *testing.T, e *env, topic string) *kgo.Record {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.Brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := testenv.Ctx(t, 30*time.Second)
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("no record")
-		}
-		if recs := fs.Records(); len(recs) > 0 {
-			return recs[0]
-		}
-	}
 }
 
 // TestReplayCopy: a copy replay writes the window's records, byte for

@@ -225,15 +225,7 @@ func markdown(r *Report, plots []plot) []byte {
 
 	b.WriteString("\n## The essay's table, measured\n\n")
 	b.WriteString("Latency runs from each arrival's scheduled time (open loop), so time spent queueing counts. It covers the whole client: upload URL, upload, submit, and every retry.\n\n")
-	b.WriteString("| Property |")
-	for _, p := range r.Paths {
-		fmt.Fprintf(&b, " %s |", p.Title)
-	}
-	b.WriteString("\n|---|")
-	for range r.Paths {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	pathsHeader(&b, "Property", r.Paths)
 	row := func(name string, cell func(p *Path) string) {
 		fmt.Fprintf(&b, "| %s |", name)
 		for _, p := range r.Paths {
@@ -323,15 +315,8 @@ func markdown(r *Report, plots []plot) []byte {
 			names = append(names, o)
 		}
 		sort.Strings(names)
-		b.WriteString("\n### Outcomes per arrival\n\n| outcome |")
-		for _, p := range r.Paths {
-			fmt.Fprintf(&b, " %s |", p.Title)
-		}
-		b.WriteString("\n|---|")
-		for range r.Paths {
-			b.WriteString("---|")
-		}
-		b.WriteString("\n")
+		b.WriteString("\n### Outcomes per arrival\n\n")
+		pathsHeader(&b, "outcome", r.Paths)
 		for _, o := range names {
 			fmt.Fprintf(&b, "| %s |", o)
 			for _, p := range r.Paths {
@@ -374,4 +359,17 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// pathsHeader writes the head of a table with one column per path.
+func pathsHeader(b *bytes.Buffer, first string, paths []*Path) {
+	fmt.Fprintf(b, "| %s |", first)
+	for _, p := range paths {
+		fmt.Fprintf(b, " %s |", p.Title)
+	}
+	b.WriteString("\n|---|")
+	for range paths {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
 }

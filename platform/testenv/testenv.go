@@ -245,6 +245,29 @@ func WaitInSync(t testing.TB, cl *kgo.Client, topics []string, d time.Duration) 
 	}
 }
 
+// ReadTopic reads topic from its start until it has at least n records
+// (it may return more, from the same fetch), failing the test after 30 s.
+func ReadTopic(t testing.TB, brokers []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("testenv: read %d of %d records from %s in 30s", len(out), n, topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
 // --- Object storage ---------------------------------------------------------
 
 var (
